@@ -1,0 +1,160 @@
+//! The stages together, and the documented configuration.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use dnsrecall_core::{Entry, Name, Rdata, Record, Rtype, Seen};
+use dnsrecall_pipeline::{FilterSet, Pipeline, PipelineConfig, ResponseMeta};
+
+fn rr(name: &str, rtype: Rtype, rdata: &str, time: u64) -> Entry {
+    Entry {
+        record: Record {
+            rrname: Name::from_presentation(name).unwrap(),
+            rrtype: rtype,
+            bailiwick: None,
+            rdata: Rdata::from_text_lenient(rtype, rdata),
+        },
+        seen: Seen::once(time),
+    }
+}
+
+fn value(samples: &[(&str, &str, u64)], name: &str) -> u64 {
+    samples
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .unwrap_or_else(|| panic!("{name} missing"))
+        .2
+}
+
+#[test]
+fn response_goes_through_filter_bailiwick_and_dedup() {
+    let deny = "exact:blocked.example.\ntype:TXT\n";
+    let set = FilterSet::from_texts(&[], &[("deny".into(), deny.to_string())]).unwrap();
+    let mut pipeline = Pipeline::new(
+        &PipelineConfig::default(),
+        Arc::new(ArcSwap::from_pointee(set)),
+    )
+    .unwrap();
+    let metrics = pipeline.metrics();
+    let meta = ResponseMeta {
+        server: Some("198.41.0.4".parse().unwrap()),
+        qname: Some(Name::from_presentation("www.example.").unwrap()),
+        time: 100,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    pipeline.tick(100, &mut out);
+    for time in [100, 101, 102] {
+        let entries = vec![
+            rr("example.", Rtype::NS, "ns1.nic.example.", time),
+            rr("blocked.example.", Rtype::NS, "ns1.nic.example.", time),
+            rr("example.", Rtype::TXT, "\"x\"", time),
+        ];
+        pipeline.process_response(
+            entries,
+            &ResponseMeta {
+                time,
+                ..meta.clone()
+            },
+            &mut out,
+        );
+    }
+    // Unknown server: everything out of bailiwick.
+    let stranger = ResponseMeta {
+        server: Some("192.0.2.99".parse().unwrap()),
+        ..meta.clone()
+    };
+    pipeline.process_response(
+        vec![rr("example.", Rtype::NS, "ns9.nic.example.", 103)],
+        &stranger,
+        &mut out,
+    );
+    assert!(out.is_empty());
+    pipeline.tick(105, &mut out);
+    assert!(
+        out.is_empty(),
+        "inserted at clock 100, flushed once 10 s have passed"
+    );
+    pipeline.tick(110, &mut out);
+    assert_eq!(out.len(), 1);
+    let entry = &out[0];
+    assert_eq!(entry.record.bailiwick, Some(Name::root()));
+    assert_eq!(
+        (
+            entry.seen.count,
+            entry.seen.time_first,
+            entry.seen.time_last
+        ),
+        (3, 100, 102)
+    );
+    pipeline.finish(&mut out);
+    assert_eq!(out.len(), 1);
+
+    let samples = metrics.snapshot();
+    assert_eq!(value(&samples, "dnsrecall_pipeline_filter_in_total"), 10);
+    assert_eq!(
+        value(
+            &samples,
+            "dnsrecall_pipeline_filter_dropped_denied_name_total"
+        ),
+        3
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "dnsrecall_pipeline_filter_dropped_denied_type_total"
+        ),
+        3
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "dnsrecall_pipeline_bailiwick_verified_reconstructed_total"
+        ),
+        3
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "dnsrecall_pipeline_bailiwick_out_of_bailiwick_total"
+        ),
+        1
+    );
+    assert_eq!(value(&samples, "dnsrecall_pipeline_dedup_hits_total"), 2);
+    assert_eq!(value(&samples, "dnsrecall_pipeline_dedup_flushes_total"), 1);
+    assert_eq!(value(&samples, "dnsrecall_pipeline_dedup_entries"), 0);
+    for (name, help, _) in &samples {
+        assert!(name.starts_with("dnsrecall_pipeline_") && !help.is_empty());
+    }
+}
+
+#[test]
+fn importer_records_keep_their_bailiwick() {
+    let mut pipeline = Pipeline::new(
+        &PipelineConfig::default(),
+        Arc::new(ArcSwap::from_pointee(FilterSet::empty())),
+    )
+    .unwrap();
+    let mut entry = rr("www.example.", Rtype::A, "192.0.2.1", 5);
+    entry.record.bailiwick = Some(Name::from_presentation("example.").unwrap());
+    let mut out = Vec::new();
+    pipeline.process_records(vec![entry.clone(), entry.clone()], Some("s1"), &mut out);
+    pipeline.finish(&mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].record, entry.record);
+    assert_eq!(out[0].seen.count, 2);
+}
+
+/// The example in README.md parses, and an empty table gives the defaults.
+#[test]
+fn documented_config_parses() {
+    let readme = include_str!("../README.md");
+    let start = readme.find("```toml\n").expect("README has a toml example") + "```toml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let config: PipelineConfig = toml::from_str(&readme[start..end]).unwrap();
+    assert_eq!(config, PipelineConfig::default());
+    let empty: PipelineConfig = toml::from_str("").unwrap();
+    assert_eq!(empty, PipelineConfig::default());
+    let unknown = toml::from_str::<PipelineConfig>("[dedup]\nmax_entrys = 5\n").unwrap_err();
+    assert!(unknown.to_string().contains("max_entrys"), "{unknown}");
+}

@@ -1,0 +1,249 @@
+//! Flow annotation: which names pointed at an address at a given time.
+//!
+//! The lookup ([`sightings`], [`names_at`]) is shared by `dnsrecall
+//! annotate` and the batch endpoint `POST /annotate`:
+//!
+//! ```text
+//! POST /annotate  {"ips": ["192.0.2.1", ...], "time": 1700000000, "max_names": 5}
+//! →               {"192.0.2.1": ["www.example.com", ...], ...}
+//! ```
+//!
+//! `time` is optional (without it every name that ever pointed at the
+//! address qualifies) and so are `max_names` (default 5, at most
+//! [`MAX_NAMES_CAP`]) and `slack` (seconds the sighting window is widened
+//! by on both sides, default [`DEFAULT_SLACK_SECS`]). Bodies are limited to
+//! [`MAX_BODY_BYTES`] and [`MAX_IPS`] addresses; anything malformed is 400.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::ops::ControlFlow;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use dnsrecall_core::Rtype;
+use dnsrecall_core::store::{RdataQuery, Store, StoreError};
+use serde::Deserialize;
+
+use crate::{ApiError, AppState};
+
+/// Largest request body.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// Most addresses in one request.
+pub const MAX_IPS: usize = 10_000;
+/// Names per address when the request gives no `max_names`.
+pub const DEFAULT_MAX_NAMES: usize = 5;
+/// Largest `max_names` accepted (keeps answers bounded: 10,000 × 100 names).
+pub const MAX_NAMES_CAP: usize = 100;
+/// Default widening of a sighting window: a record seen until T probably
+/// still resolved shortly after (TTLs, caches), and one first seen at T was
+/// probably in place shortly before.
+pub const DEFAULT_SLACK_SECS: u64 = 3600;
+
+/// One A/AAAA record pointing at an address: who and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sighting {
+    /// Owner name without the trailing dot.
+    pub name: Arc<str>,
+    pub time_first: u64,
+    pub time_last: u64,
+}
+
+/// Every A/AAAA record whose address is `ip`, most recently seen first
+/// (then by name, so the order is deterministic).
+pub fn sightings(store: &dyn Store, ip: IpAddr) -> Result<Vec<Sighting>, StoreError> {
+    let mut out = Vec::new();
+    store.scan_rdata(
+        &RdataQuery::Address {
+            first: ip,
+            last: ip,
+        },
+        &mut |entry| {
+            if matches!(entry.record.rrtype, Rtype::A | Rtype::AAAA) {
+                out.push(Sighting {
+                    name: Arc::from(entry.record.rrname.to_dotless()),
+                    time_first: entry.seen.time_first,
+                    time_last: entry.seen.time_last,
+                });
+            }
+            ControlFlow::Continue(())
+        },
+    )?;
+    out.sort_by(|a, b| {
+        b.time_last
+            .cmp(&a.time_last)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    Ok(out)
+}
+
+/// The names of `sightings` (sorted as [`sightings`] returns them) whose
+/// window `time_first - slack ..= time_last + slack` holds `time` (any time
+/// when `None`), without repeats, at most `max`.
+pub fn names_at(
+    sightings: &[Sighting],
+    time: Option<u64>,
+    slack: u64,
+    max: usize,
+) -> Vec<Arc<str>> {
+    let mut names: Vec<Arc<str>> = Vec::new();
+    for sighting in sightings {
+        if names.len() >= max {
+            break;
+        }
+        let inside = time.is_none_or(|t| {
+            sighting.time_first.saturating_sub(slack) <= t
+                && t <= sighting.time_last.saturating_add(slack)
+        });
+        if inside && !names.contains(&sighting.name) {
+            names.push(sighting.name.clone());
+        }
+    }
+    names
+}
+
+/// The batch route (behind the same authentication as the D4 routes).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/annotate", post(annotate))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Request {
+    ips: Vec<String>,
+    time: Option<i64>,
+    max_names: Option<usize>,
+    slack: Option<u64>,
+}
+
+/// A checked request: addresses (as given, parsed) in request order,
+/// time, names per address, slack.
+struct Checked {
+    ips: Vec<(String, IpAddr)>,
+    time: Option<u64>,
+    max_names: usize,
+    slack: u64,
+}
+
+/// Checks a body; the addresses come back parsed, in request order.
+fn parse_request(body: &[u8]) -> Result<Checked, ApiError> {
+    let request: Request = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("bad annotate request: {e}")))?;
+    if request.ips.len() > MAX_IPS {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_IPS} ips per request"
+        )));
+    }
+    let time = match request.time {
+        Some(t) if t < 0 => return Err(ApiError::BadRequest(format!("bad time {t}"))),
+        Some(t) => Some(t.unsigned_abs()),
+        None => None,
+    };
+    let max_names = request.max_names.unwrap_or(DEFAULT_MAX_NAMES);
+    if max_names == 0 || max_names > MAX_NAMES_CAP {
+        return Err(ApiError::BadRequest(format!(
+            "max_names must be 1..={MAX_NAMES_CAP}"
+        )));
+    }
+    let ips = request
+        .ips
+        .into_iter()
+        .map(|text| match IpAddr::from_str(text.trim()) {
+            Ok(ip) => Ok((text, ip)),
+            Err(_) => Err(ApiError::BadRequest(format!("bad address {text:?}"))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Checked {
+        ips,
+        time,
+        max_names,
+        slack: request.slack.unwrap_or(DEFAULT_SLACK_SECS),
+    })
+}
+
+async fn annotate(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let Checked {
+        ips,
+        time,
+        max_names,
+        slack,
+    } = parse_request(&body)?;
+    let store = state.store.clone();
+    let answer = tokio::task::spawn_blocking(move || -> Result<String, ApiError> {
+        store.refresh()?;
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (text, ip) in ips {
+            if out.contains_key(&text) {
+                continue;
+            }
+            let found = sightings(store.as_ref(), ip)?;
+            let names = names_at(&found, time, slack, max_names);
+            out.insert(text, names.iter().map(|n| n.to_string()).collect());
+        }
+        serde_json::to_string(&out).map_err(|_| ApiError::Task)
+    })
+    .await
+    .map_err(|_| ApiError::Task)??;
+    Ok(([(header::CONTENT_TYPE, "application/json")], answer).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sighting(name: &str, first: u64, last: u64) -> Sighting {
+        Sighting {
+            name: Arc::from(name),
+            time_first: first,
+            time_last: last,
+        }
+    }
+
+    #[test]
+    fn names_at_fences_dedups_and_caps() {
+        let list = [
+            sighting("b.example", 100, 200),
+            sighting("a.example", 10, 50),
+            sighting("b.example", 0, 40),
+        ];
+        let names = |t, slack, max| {
+            names_at(&list, t, slack, max)
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(Some(150), 0, 5), ["b.example"]);
+        assert_eq!(names(Some(30), 0, 5), ["a.example", "b.example"]);
+        assert_eq!(names(Some(60), 0, 5), Vec::<String>::new());
+        assert_eq!(names(Some(60), 10, 5), ["a.example"]);
+        assert_eq!(names(None, 0, 1), ["b.example"]);
+    }
+
+    #[test]
+    fn request_checks() {
+        assert!(
+            parse_request(br#"{"ips":["192.0.2.1","2001:db8::1"],"time":5,"max_names":2}"#).is_ok()
+        );
+        for bad in [
+            &br#"{"ips":["nope"]}"#[..],
+            br#"{"ips":"192.0.2.1"}"#,
+            br#"{"ips":[],"time":-1}"#,
+            br#"{"ips":[],"max_names":0}"#,
+            br#"{"ips":[],"extra":1}"#,
+            b"not json",
+        ] {
+            assert!(
+                matches!(parse_request(bad), Err(ApiError::BadRequest(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! `dnsrecall import`: files → records in the store, with a progress bar on
+//! a terminal and a summary at the end.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use dnsrecall_core::passivedns::Layout;
+use dnsrecall_core::store::Store;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::ImportArgs;
+use crate::config::Config;
+use crate::pipeline::writer::StoreWriter;
+use crate::sources::{
+    self,
+    lines::{self, LineParser, LineStats},
+};
+use std::io::BufRead as _;
+
+pub fn run(args: &ImportArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let store = super::open_writer(config)?;
+    let filters = dnsrecall_pipeline::FilterReloader::new(config.pipeline.filter.clone())
+        .context("loading filter lists")?;
+    let writer = StoreWriter::start(store.clone() as Arc<dyn Store>, &config.pipeline, &filters)?;
+    let pipeline_metrics = writer.metrics();
+    let sender = writer.sender();
+    let parser = LineParser {
+        format: args.format,
+        layout: Layout::new(
+            &config.import.passivedns_fields,
+            &config.import.passivedns_delimiter,
+        )?,
+        sensor_id: config.import.sensor_id.as_deref().map(Arc::from),
+        max_line_bytes: config.import.max_line_bytes,
+    };
+    sources::capture::set_import_config(&config.capture);
+    let started = Instant::now();
+    let mut stats = LineStats::default();
+    let mut io_errors = Vec::new();
+    let show_progress = std::io::stderr().is_terminal();
+    for path in &args.files {
+        let bar = if show_progress {
+            let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(path.display().to_string());
+            Some(bar)
+        } else {
+            None
+        };
+        let base_bytes = stats.bytes;
+        let file_started = Instant::now();
+        let lines_before = stats.lines;
+        let line_counter = std::cell::Cell::new(0u64);
+        let progress = |bytes: u64| {
+            if let Some(bar) = &bar {
+                bar.set_position(bytes - base_bytes);
+                let elapsed = file_started.elapsed().as_secs_f64().max(1e-3);
+                line_counter.set(line_counter.get() + 1);
+                bar.set_message(format!(
+                    "{:.0} lines/s",
+                    (line_counter.get() * 65_536) as f64 / elapsed
+                ));
+            }
+        };
+        let mut emit = |batch| {
+            sender
+                .blocking_send(batch)
+                .map_err(|_| anyhow::anyhow!("the store writer stopped"))
+        };
+        let result = lines::open_input(path)
+            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))
+            .and_then(|(mut reader, _)| {
+                let head = reader
+                    .fill_buf()
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                // Binary inputs are recognised by their magic; anything else
+                // is read as lines.
+                let binary: Option<sources::ImportReader> = if sources::dnstap::sniff(head) {
+                    Some(sources::dnstap::import_reader)
+                } else if sources::capture::sniff(head) {
+                    Some(sources::capture::import_reader)
+                } else {
+                    None
+                };
+                if let Some(import_reader) = binary {
+                    import_reader(
+                        reader,
+                        path,
+                        &parser,
+                        config.import.batch_size,
+                        &mut stats,
+                        &mut emit,
+                    )
+                } else {
+                    lines::read_lines(
+                        reader,
+                        path,
+                        &parser,
+                        config.import.batch_size,
+                        &mut stats,
+                        &progress,
+                        &mut emit,
+                    )
+                }
+            });
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        if let Err(error) = result {
+            eprintln!("dnsrecall: {error:#}");
+            io_errors.push(error);
+        }
+        tracing::debug!(file = %path.display(), lines = stats.lines - lines_before, "input done");
+    }
+    drop(sender);
+    let written = writer.finish().context("store writer")?;
+    let elapsed = started.elapsed().as_secs_f64();
+    print_summary(&stats, written.writes, elapsed);
+    let dropped_by_filters: u64 = pipeline_metrics
+        .snapshot()
+        .iter()
+        .filter(|(name, _, _)| name.starts_with("dnsrecall_pipeline_filter_dropped"))
+        .map(|(_, _, value)| value)
+        .sum();
+    if dropped_by_filters > 0 {
+        eprintln!("  {dropped_by_filters} records dropped by filters");
+    }
+    if args.json_summary {
+        let summary = serde_json::json!({
+            "lines": stats.lines,
+            "records": stats.entries,
+            "distinct_writes": written.writes,
+            "comments": stats.comments,
+            "skipped": stats.skipped,
+            "error_responses": stats.error_responses,
+            "rejected": stats.rejected,
+            "rejected_total": stats.rejected_total(),
+            "first_rejects": stats.first_rejects,
+            "lenient_numbers": stats.lenient_numbers,
+            "messages": stats.messages,
+            "responses": stats.responses,
+            "filtered": dropped_by_filters,
+            "io_errors": io_errors.len(),
+            "seconds": elapsed,
+        });
+        println!("{summary}");
+    }
+    if !io_errors.is_empty() || (args.strict && stats.rejected_total() > 0) {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(stats: &LineStats, writes: u64, seconds: f64) {
+    let rate = stats.lines as f64 / seconds.max(1e-6);
+    if stats.messages > 0 {
+        eprintln!(
+            "read {} dnstap frames or packets: {} DNS responses decoded",
+            stats.messages, stats.responses
+        );
+    }
+    eprintln!(
+        "imported {} lines in {seconds:.2}s ({rate:.0} lines/s): {} records ({writes} distinct writes), {} comments, {} error responses, {} rejected",
+        stats.lines,
+        stats.entries,
+        stats.comments,
+        stats.error_responses.values().sum::<u64>(),
+        stats.rejected_total()
+    );
+    if stats.lenient_numbers > 0 {
+        eprintln!(
+            "  {} numbers were given as strings (accepted)",
+            stats.lenient_numbers
+        );
+    }
+    for (reason, count) in &stats.skipped {
+        eprintln!("  skipped {reason}: {count}");
+    }
+    for (reason, count) in &stats.rejected {
+        eprintln!("  rejected {reason}: {count}");
+    }
+    for reject in &stats.first_rejects {
+        eprintln!("  {reject}");
+    }
+}

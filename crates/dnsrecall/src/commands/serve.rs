@@ -1,0 +1,123 @@
+//! `dnsrecall serve`: the query server on the embedded store.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use dnsrecall_core::store::Store;
+use dnsrecall_server::{ApiConfig, ApiKeys, AppState};
+
+use crate::config::Config;
+use crate::pipeline::writer::StoreWriter;
+use crate::sources::{self, SourceContext};
+
+pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
+    let keys = config.api_keys()?;
+    let listen = config.api.listen;
+    if !listen.ip().is_loopback() && keys.is_empty() && !config.api.allow_public_without_keys {
+        bail!(
+            "refusing to listen on non-loopback address {listen} without API keys: configure api.api_keys \
+             (or set api.allow_public_without_keys = true to serve an open API on purpose)"
+        );
+    }
+    let store = super::open_writer(config)?;
+    let mut filters = dnsrecall_pipeline::FilterReloader::new(config.pipeline.filter.clone())
+        .context("loading filter lists")?;
+    filters.start_watching().context("watching filter lists")?;
+    let filters = Arc::new(filters);
+    let writer = StoreWriter::start(store.clone() as Arc<dyn Store>, &config.pipeline, &filters)?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), "serving the query API");
+        let state = AppState {
+            store: store.clone() as Arc<dyn Store>,
+            config: Arc::new(ApiConfig {
+                origin: config.api.origin.clone(),
+                max_results: config.api.max_results,
+                request_timeout: Duration::from_secs(config.api.request_timeout_secs),
+                dnsdb_max_results: config.api.dnsdb_max_results,
+                dnsdb_offset_max: config.api.dnsdb_offset_max,
+                dnsdb_keys_file: config.api.dnsdb_keys_file.clone(),
+            }),
+            keys: Arc::new(ApiKeys::new(&keys)),
+        };
+        let context = SourceContext { entries: Some(writer.sender()), shutdown: shutdown.clone() };
+        let mut tasks = sources::dnstap::start(&config.dnstap, &context).await?;
+        tasks.extend(sources::capture::start(&config.capture, &context).await?);
+        drop(context);
+        tokio::spawn(reload_on_sighup(filters.clone()));
+        let stop = shutdown.clone();
+        let signal = async move {
+            shutdown_signal().await;
+            stop.cancel();
+        };
+        let served = dnsrecall_server::serve(listener, dnsrecall_server::router(state), signal)
+            .await
+            .context("HTTP server failed");
+        // The sources drain what they hold, then drop their senders.
+        shutdown.cancel();
+        for task in tasks {
+            let _ = task.await;
+        }
+        served
+    });
+    tracing::info!("shutting down: flushing the store");
+    let written = writer.finish().context("store writer")?;
+    tracing::info!(
+        entries = written.entries,
+        writes = written.writes,
+        "store writer finished"
+    );
+    store.flush().context("flushing the store")?;
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reloads the filter lists on every SIGHUP (a list that fails to parse
+/// keeps the previous one; the error names file and line).
+async fn reload_on_sighup(filters: Arc<dnsrecall_pipeline::FilterReloader>) {
+    let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        tracing::warn!("cannot listen for SIGHUP; filter lists reload by file watching only");
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        match filters.reload() {
+            Ok(()) => tracing::info!("filter lists reloaded (SIGHUP)"),
+            Err(error) => {
+                tracing::error!(%error, "filter lists not reloaded; keeping the previous ones")
+            }
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

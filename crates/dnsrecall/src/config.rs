@@ -1,0 +1,344 @@
+//! The effective configuration: built-in defaults, then the TOML file, then
+//! command-line flags (later wins), ending in one printable [`Config`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{Cli, Command};
+
+/// Default data directory, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "./dnsrecall-data";
+/// Default HTTP API address (the D4 passive DNS server's port).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8400";
+/// Default cap on records in one D4/PyPDNS answer.
+pub const DEFAULT_MAX_RESULTS: usize = 100_000;
+/// Default import batch (entries per store write).
+pub const DEFAULT_BATCH_SIZE: usize = 20_000;
+/// Longest accepted input line; longer lines are rejected and skipped.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Everything a command needs to know.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Data directory of the embedded store.
+    pub data_dir: PathBuf,
+    pub api: ApiSection,
+    pub store: StoreSection,
+    pub import: ImportSection,
+    pub dnstap: crate::sources::dnstap::DnstapConfig,
+    pub capture: crate::sources::capture::CaptureConfig,
+    /// `[pipeline]`: filters, bailiwick verification and the de-duplication
+    /// cache (see crates/dnsrecall-pipeline/README.md).
+    pub pipeline: dnsrecall_pipeline::PipelineConfig,
+}
+
+/// `[api]`: the HTTP query server.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSection {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// `origin` URI written into every COF record (omitted when unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// Most records in one D4/PyPDNS answer.
+    pub max_results: usize,
+    /// Request timeout in seconds.
+    pub request_timeout_secs: u64,
+    /// Accepted API keys (X-API-Key, raw Authorization, or Basic password).
+    pub api_keys: Vec<String>,
+    /// A file with one API key per line (`#` comments), added to `api_keys`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_keys_file: Option<PathBuf>,
+    /// Allow listening on a non-loopback address without API keys.
+    pub allow_public_without_keys: bool,
+    /// DNSDB API: most results one query may return (`limit=0`).
+    pub dnsdb_max_results: u64,
+    /// DNSDB API: largest `offset` accepted.
+    pub dnsdb_offset_max: u64,
+    /// DNSDB API: SHA-256 key digests with optional quotas, one per line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnsdb_keys_file: Option<PathBuf>,
+}
+
+/// `[store]`: RocksDB tuning.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// Block cache in MiB.
+    pub block_cache_mib: usize,
+    /// Memtable size per column family in MiB.
+    pub write_buffer_mib: usize,
+    /// Retention in days: records not seen for longer disappear at
+    /// compaction (0 keeps everything).
+    pub max_age_days: u64,
+}
+
+/// `[import]`: file import.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImportSection {
+    /// passivedns `-f` field letters of the input logs.
+    pub passivedns_fields: String,
+    /// passivedns `-d` delimiter.
+    pub passivedns_delimiter: String,
+    /// Sensor identity for records that carry none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sensor_id: Option<String>,
+    /// Entries per store write.
+    pub batch_size: usize,
+    /// Longest accepted line in bytes.
+    pub max_line_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            api: ApiSection::default(),
+            store: StoreSection::default(),
+            import: ImportSection::default(),
+            dnstap: Default::default(),
+            capture: Default::default(),
+            pipeline: Default::default(),
+        }
+    }
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        ApiSection {
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8400))),
+            origin: None,
+            max_results: DEFAULT_MAX_RESULTS,
+            request_timeout_secs: 30,
+            api_keys: Vec::new(),
+            api_keys_file: None,
+            allow_public_without_keys: false,
+            dnsdb_max_results: 1_000_000,
+            dnsdb_offset_max: 3_000_000,
+            dnsdb_keys_file: None,
+        }
+    }
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            block_cache_mib: 64,
+            write_buffer_mib: 64,
+            max_age_days: 0,
+        }
+    }
+}
+
+impl Default for ImportSection {
+    fn default() -> Self {
+        ImportSection {
+            passivedns_fields: dnsrecall_core::passivedns::DEFAULT_FIELDS.to_string(),
+            passivedns_delimiter: dnsrecall_core::passivedns::DEFAULT_DELIMITER.to_string(),
+            sensor_id: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the file, then the flags.
+    pub fn load(cli: &Cli) -> anyhow::Result<Config> {
+        let mut config = match &cli.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(dir) = &cli.data_dir {
+            config.data_dir = dir.clone();
+        }
+        match &cli.command {
+            Command::Serve(args) => {
+                if let Some(listen) = args.listen {
+                    config.api.listen = listen;
+                }
+                if let Some(origin) = &args.origin {
+                    config.api.origin = Some(origin.clone());
+                }
+                if let Some(address) = args.dnstap_tcp {
+                    config.dnstap.tcp = Some(address);
+                }
+                if let Some(address) = args.dnstap_tls {
+                    config.dnstap.tls = Some(address);
+                }
+                if let Some(path) = &args.dnstap_unix {
+                    config.dnstap.unix = Some(path.clone());
+                }
+                if let Some(interface) = &args.capture {
+                    config.capture.interface = Some(interface.clone());
+                }
+                if let Some(bpf) = &args.bpf {
+                    config.capture.bpf = Some(bpf.clone());
+                }
+            }
+            Command::Import(args) => {
+                if let Some(sensor) = &args.sensor_id {
+                    config.import.sensor_id = Some(sensor.clone());
+                }
+            }
+            _ => {}
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mut config: Config = toml::from_str(&text)
+            .with_context(|| format!("invalid configuration {}", path.display()))?;
+        // Relative paths in the file are relative to the file.
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.data_dir = resolve(base, &config.data_dir);
+        if let Some(file) = &config.api.dnsdb_keys_file {
+            config.api.dnsdb_keys_file = Some(resolve(base, file));
+        }
+        if let Some(file) = &config.api.api_keys_file {
+            config.api.api_keys_file = Some(resolve(base, file));
+        }
+        config.dnstap.resolve_paths(base);
+        for file in &mut config.capture.files {
+            *file = resolve(base, file);
+        }
+        let filter = &mut config.pipeline.filter;
+        for path in filter.allow.iter_mut().chain(filter.deny.iter_mut()) {
+            *path = resolve(base, path);
+        }
+        if let Some(hints) = &config.pipeline.bailiwick.root_hints {
+            config.pipeline.bailiwick.root_hints = Some(resolve(base, hints));
+        }
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        dnsrecall_core::passivedns::Layout::new(
+            &self.import.passivedns_fields,
+            &self.import.passivedns_delimiter,
+        )
+        .context("import.passivedns_fields")?;
+        if self.import.batch_size == 0 {
+            bail!("import.batch_size must be at least 1");
+        }
+        if self.import.max_line_bytes < 256 {
+            bail!("import.max_line_bytes must be at least 256");
+        }
+        if self.api.max_results == 0 {
+            bail!("api.max_results must be at least 1");
+        }
+        self.dnstap.validate()?;
+        Ok(())
+    }
+
+    /// All API keys: inline ones and those of `api_keys_file`.
+    pub fn api_keys(&self) -> anyhow::Result<Vec<String>> {
+        let mut keys = self.api.api_keys.clone();
+        if let Some(path) = &self.api.api_keys_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read api_keys_file {}", path.display()))?;
+            keys.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(String::from),
+            );
+        }
+        if keys.iter().any(|k| k.len() < 8) {
+            bail!("API keys must be at least 8 characters long");
+        }
+        Ok(keys)
+    }
+
+    /// The effective configuration as TOML, with secrets redacted.
+    pub fn to_toml(&self) -> anyhow::Result<String> {
+        let mut shown = self.clone();
+        shown.api.api_keys = shown
+            .api
+            .api_keys
+            .iter()
+            .map(|_| "<redacted>".to_string())
+            .collect();
+        Ok(toml::to_string_pretty(&shown)?)
+    }
+}
+
+fn resolve(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn layers_defaults_file_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dnsrecall.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"data\"\n[api]\nlisten = \"127.0.0.1:9000\"\norigin = \"https://file\"\n",
+        )
+        .unwrap();
+        let cli = Cli::parse_from([
+            "dnsrecall",
+            "--config",
+            file.to_str().unwrap(),
+            "serve",
+            "--origin",
+            "https://flag",
+        ]);
+        let config = Config::load(&cli).unwrap();
+        assert_eq!(
+            config.data_dir,
+            dir.path().join("data"),
+            "file value, resolved against the file"
+        );
+        assert_eq!(config.api.listen.port(), 9000, "file beats default");
+        assert_eq!(
+            config.api.origin.as_deref(),
+            Some("https://flag"),
+            "flag beats file"
+        );
+        assert_eq!(config.api.max_results, DEFAULT_MAX_RESULTS, "default kept");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "[api]\nlisten_port = 1\n").unwrap();
+        let cli = Cli::parse_from([
+            "dnsrecall",
+            "--config",
+            file.to_str().unwrap(),
+            "config",
+            "check",
+        ]);
+        let error = format!("{:#}", Config::load(&cli).unwrap_err());
+        assert!(error.contains("listen_port"), "{error}");
+    }
+
+    #[test]
+    fn documented_example_parses() {
+        let example = include_str!("../../../docs/dnsrecall.example.toml");
+        let config: Config = toml::from_str(example).unwrap();
+        config.validate().unwrap();
+    }
+}

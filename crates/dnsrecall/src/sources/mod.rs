@@ -1,0 +1,31 @@
+//! Where entries come from. Each source turns its input into batches of
+//! [`dnsrecall_core::Entry`] sent to the store writer, and never talks to
+//! the store directly.
+
+pub mod capture;
+pub mod dnstap;
+pub mod lines;
+
+use dnsrecall_core::Entry;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// What a running source is handed by `serve`.
+#[derive(Clone)]
+pub struct SourceContext {
+    /// Batches of entries to store; `None` in pure collector mode.
+    pub entries: Option<mpsc::Sender<Vec<Entry>>>,
+    /// Cancelled on SIGINT/SIGTERM: stop accepting, drain, return.
+    pub shutdown: CancellationToken,
+}
+
+/// The shape of a binary file importer (`dnstap`, `capture`): a
+/// decompressed reader in, batches of entries out, counts in `stats`.
+pub type ImportReader = fn(
+    Box<dyn std::io::BufRead + Send>,
+    &std::path::Path,
+    &lines::LineParser,
+    usize,
+    &mut lines::LineStats,
+    &mut dyn FnMut(Vec<Entry>) -> anyhow::Result<()>,
+) -> anyhow::Result<()>;

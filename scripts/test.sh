@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what the tests need (Debian packages, a Python venv with the real
+# client libraries), then runs the checks CI runs: format, lint, all tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+for pkg in libclang-dev libpcap-dev pkg-config python3-venv fstrm-bin dnstap-ldns unbound \
+           knot-dnsutils dnsutils tshark wireshark-common tcpdump; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing Debian packages: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # tshark asks whether non-root users may capture; answer no, non-interactively.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+# unbound's package starts a system resolver on port 53; tests run their own.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop unbound >/dev/null 2>&1 || true; fi
+pkill -x unbound >/dev/null 2>&1 || true
+
+venv="${DNSRECALL_TEST_VENV:-$HOME/.cache/dnsrecall-test-venv}"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pypdns, dns, dnsdb2' 2>/dev/null; then
+  echo "== creating the Python test venv in $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check pypdns dnspython 'dnsdb2==1.2.*'
+fi
+export DNSRECALL_TEST_PYTHON="$venv/bin/python"
+
+# One target directory outside the clone, reused between runs on this
+# machine: RocksDB's C++ is built once, for clippy and the tests alike.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dnsrecall-target}"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
