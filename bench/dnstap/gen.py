@@ -1,18 +1,26 @@
 #!/usr/bin/env python3
 """Writes a large dnstap Frame Streams file of realistic responses.
 
-usage: gen.py OUT MESSAGES [SEED]
+usage: gen.py OUT MESSAGES [SEED [MODE]]
 
 Messages alternate between CLIENT_RESPONSE (stub-facing, no query_zone) and
 RESOLVER_RESPONSE (upstream, query_zone = the zone asked). Names are drawn from
 ~400k hosts under ~40k domains; answers are A (1-4 addresses), AAAA, CNAME+A,
 MX, TXT, NS+glue (resolver referrals, glue in additional) and NXDOMAIN+SOA.
+
+MODE `realistic` (default): name popularity follows a Zipf law (s = 1) and
+each name keeps its answers (a stable address set, with 5% of A answers
+drawn from a per-name pool of 8, as CDNs rotate), so records repeat as they
+do in a resolver's traffic. MODE `unique`: every address is random, nearly
+every record is new (the store's worst case).
 Protobuf and DNS wire are encoded by hand (no dependencies). Prints the
 number of resource records (= entries dnsrecall stores) on stdout.
 """
+import itertools
 import random
 import struct
 import sys
+import zlib
 
 CT = b"protobuf:dnstap.Dnstap"
 
@@ -55,12 +63,39 @@ def rr(owner_ptr, rtype, ttl, rdata):
     return owner_ptr + struct.pack(">HHIH", rtype, 1, ttl, len(rdata)) + rdata
 
 
+class Answers:
+    """The answers one name keeps (realistic mode), derived from its name."""
+
+    __slots__ = ("a", "pool", "aaaa", "cname", "cname_a", "mx", "glue")
+
+    def __init__(self, name):
+        r = random.Random(zlib.crc32(name.encode()))
+        addr = lambda: bytes([r.randrange(1, 224), r.randrange(256), r.randrange(256), r.randrange(1, 255)])
+        self.a = [addr() for _ in range(r.randrange(1, 5))]
+        self.pool = [addr() for _ in range(8)]
+        self.aaaa = b"\x20\x01\x0d\xb8" + r.randbytes(12)
+        self.cname = f"edge{r.randrange(500)}.cdn{r.randrange(50)}.net"
+        self.cname_a = [bytes([23, r.randrange(256), r.randrange(256), r.randrange(1, 255)]) for _ in range(4)]
+        self.mx = r.randrange(3)
+        self.glue = r.randrange(256)
+
+
 def main():
     out_path, count = sys.argv[1], int(sys.argv[2])
     rng = random.Random(int(sys.argv[3]) if len(sys.argv) > 3 else 20241122)
+    mode = sys.argv[4] if len(sys.argv) > 4 else "realistic"
+    if mode not in ("realistic", "unique"):
+        sys.exit(f"unknown mode {mode!r}: realistic or unique")
+    realistic = mode == "realistic"
     tlds = ["com", "net", "org", "de", "fr", "io", "test", "example"]
     domains = [f"d{i}x{rng.randrange(1 << 20):x}.{tlds[i % len(tlds)]}" for i in range(40000)]
     hosts = ["www", "mail", "api", "cdn", "static", "m", "app", "img", "ns1", "ns2"]
+    # Every (host, sub, domain) triple, in a random popularity order.
+    population = list(itertools.product(range(len(hosts)), range(10), range(len(domains))))
+    rng.shuffle(population)
+    zipf = list(itertools.accumulate(1.0 / (rank + 1) for rank in range(len(population))))
+    known = {}
+    picks = []
     records = 0
     qptr = b"\xc0\x0c"  # the question name, always at offset 12
     with open(out_path, "wb") as f:
@@ -68,30 +103,48 @@ def main():
         buf = bytearray()
         t0 = 1_730_000_000
         for i in range(count):
-            d = domains[rng.randrange(len(domains))]
-            h = hosts[rng.randrange(len(hosts))]
-            sub = rng.randrange(10)
+            if realistic:
+                if not picks:
+                    picks = rng.choices(population, cum_weights=zipf, k=10000)
+                hi, sub, di = picks.pop()
+                d, h = domains[di], hosts[hi]
+            else:
+                d = domains[rng.randrange(len(domains))]
+                h = hosts[rng.randrange(len(hosts))]
+                sub = rng.randrange(10)
             name = f"{h}{sub}.{d}" if sub else f"{h}.{d}"
+            keep = None
+            if realistic:
+                keep = known.get(name)
+                if keep is None:
+                    keep = known[name] = Answers(name)
             kind = rng.random()
             answers, authority, additional = [], [], []
             rcode = 0
             if kind < 0.45:
                 qtype = 1
-                for _ in range(rng.randrange(1, 5)):
-                    answers.append(rr(qptr, 1, 300, bytes([rng.randrange(1, 224), rng.randrange(256), rng.randrange(256), rng.randrange(1, 255)])))
+                if keep:
+                    addrs = [rng.choice(keep.pool)] if rng.random() < 0.05 else keep.a
+                else:
+                    addrs = [bytes([rng.randrange(1, 224), rng.randrange(256), rng.randrange(256), rng.randrange(1, 255)]) for _ in range(rng.randrange(1, 5))]
+                for a in addrs:
+                    answers.append(rr(qptr, 1, 300, a))
             elif kind < 0.60:
                 qtype = 28
-                answers.append(rr(qptr, 28, 300, b"\x20\x01\x0d\xb8" + rng.randbytes(12)))
+                answers.append(rr(qptr, 28, 300, keep.aaaa if keep else b"\x20\x01\x0d\xb8" + rng.randbytes(12)))
             elif kind < 0.72:
                 qtype = 1
-                target = wire_name(f"edge{rng.randrange(500)}.cdn{rng.randrange(50)}.net")
+                cname = keep.cname if keep else f"edge{rng.randrange(500)}.cdn{rng.randrange(50)}.net"
+                target = wire_name(cname)
                 answers.append(rr(qptr, 5, 600, target))
                 # the CNAME target starts at 12 + len(qname) + 4 + 12
                 tptr = struct.pack(">H", 0xC000 | (12 + len(wire_name(name)) + 4 + 12))
-                answers.append(rr(tptr, 1, 60, bytes([23, rng.randrange(256), rng.randrange(256), rng.randrange(1, 255)])))
+                a = rng.choice(keep.cname_a) if keep else bytes([23, rng.randrange(256), rng.randrange(256), rng.randrange(1, 255)])
+                answers.append(rr(tptr, 1, 60, a))
             elif kind < 0.80:
                 qtype = 15
-                answers.append(rr(qptr, 15, 3600, struct.pack(">H", 10) + wire_name(f"mx{rng.randrange(3)}.{d}")))
+                mx = keep.mx if keep else rng.randrange(3)
+                answers.append(rr(qptr, 15, 3600, struct.pack(">H", 10) + wire_name(f"mx{mx}.{d}")))
             elif kind < 0.86:
                 qtype = 16
                 text = f"v=spf1 include:_spf.{d} ~all".encode()
@@ -100,8 +153,9 @@ def main():
                 qtype = 2
                 for n in (1, 2):
                     answers.append(rr(qptr, 2, 86400, wire_name(f"ns{n}.{d}")))
+                glue = zlib.crc32(d.encode()) & 255 if keep else None
                 for n in (1, 2):
-                    additional.append(rr(b"", 1, 86400, bytes([198, 51, rng.randrange(256), n])))
+                    additional.append(rr(b"", 1, 86400, bytes([198, 51, rng.randrange(256) if glue is None else glue, n])))
             else:
                 qtype = 1
                 rcode = 3

@@ -6,10 +6,17 @@
 # reports messages/s (wall time until the receiver has everything), the ratio,
 # CPU time and peak RSS of each receiver; then the decode-only criterion bench.
 #
+# "Has everything": fstrm_capture has received FINISH; dnsrecall was sent
+# SIGTERM the moment fstrm_replay ended and has exited after draining its
+# queues and flushing the de-duplication cache and the store; its log must
+# show as many entries as an `import` of the same file stores.
+#
 # Environment:
 #   CARGO_TARGET_DIR    release build dir (default /root/.cache/dnsrecall-target-release)
 #   BENCH_DNSTAP_DIR    work dir (default /root/.cache/dnsrecall-bench-dnstap)
 #   BENCH_DNSTAP_MSGS   messages to generate (default 2000000)
+#   BENCH_DNSTAP_MODE   realistic (default: Zipf names, stable answers) or
+#                       unique (random addresses: nearly every record new)
 #   BENCH_DNSTAP_PORT   first loopback port (default 18600; uses 3)
 #   BENCH_SKIP_CRITERION=1 skips the criterion bench
 set -euo pipefail
@@ -19,7 +26,8 @@ WORK="${BENCH_DNSTAP_DIR:-/root/.cache/dnsrecall-bench-dnstap}"
 MSGS="${BENCH_DNSTAP_MSGS:-2000000}"
 PORT="${BENCH_DNSTAP_PORT:-18600}"
 BIN="$CARGO_TARGET_DIR/release/dnsrecall"
-FILE="$WORK/bench.dnstap"
+MODE="${BENCH_DNSTAP_MODE:-realistic}"
+FILE="$WORK/bench-$MODE.dnstap"
 CT=protobuf:dnstap.Dnstap
 mkdir -p "$WORK"
 log() { printf '== %s\n' "$*" >&2; }
@@ -28,24 +36,24 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 # "cpu_seconds peak_rss_mib" from a GNU time -v log
 cpu_rss() { awk -F': ' '/User time/ {u=$2} /System time/ {s=$2} /Maximum resident/ {r=$2} END { printf "%.2f %.0f\n", u + s, r / 1024 }' "$1"; }
 
-if [ ! -s "$FILE" ] || [ "$(cat "$WORK/bench.msgs" 2>/dev/null)" != "$MSGS" ]; then
-  log "generating $MSGS messages into $FILE"
-  python3 bench/dnstap/gen.py "$FILE" "$MSGS" > "$WORK/bench.records"
-  echo "$MSGS" > "$WORK/bench.msgs"
+if [ ! -s "$FILE" ] || [ "$(cat "$WORK/bench-$MODE.msgs" 2>/dev/null)" != "$MSGS" ]; then
+  log "generating $MSGS messages ($MODE) into $FILE"
+  python3 bench/dnstap/gen.py "$FILE" "$MSGS" 20241122 "$MODE" > "$WORK/bench-$MODE.records"
+  echo "$MSGS" > "$WORK/bench-$MODE.msgs"
+  rm -f "$WORK/import-$MODE.json"
 fi
 log "building the release binary"
 cargo build --release --locked -p dnsrecall >&2
 
 # The number of observations dnsrecall stores for this file, and the import rate.
-if [ ! -s "$WORK/import.json" ] || [ "${BENCH_REIMPORT:-0}" = 1 ]; then
+if [ ! -s "$WORK/import-$MODE.json" ] || [ "${BENCH_REIMPORT:-0}" = 1 ]; then
 rm -rf "$WORK/import-data"
 start=$(now_ns)
-"$BIN" --data-dir "$WORK/import-data" import --json-summary "$FILE" > "$WORK/import.json" 2>/dev/null
-import_s=$(secs "$start" "$(now_ns)"); echo "$import_s" > "$WORK/import.secs"
-TARGET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["records"])' "$WORK/import.json")
+"$BIN" --data-dir "$WORK/import-data" import --json-summary "$FILE" > "$WORK/import-$MODE.json" 2>/dev/null
+import_s=$(secs "$start" "$(now_ns)"); echo "$import_s" > "$WORK/import-$MODE.secs"
 fi
-import_s=$(cat "$WORK/import.secs")
-TARGET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["records"])' "$WORK/import.json")
+import_s=$(cat "$WORK/import-$MODE.secs")
+TARGET=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["records"])' "$WORK/import-$MODE.json")
 log "import: $TARGET records in ${import_s}s"
 
 # (a) fstrm_capture
@@ -70,22 +78,25 @@ for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$P2/info" >/dev/null && bre
 start=$(now_ns)
 fstrm_replay -t $CT -r "$FILE" -a 127.0.0.1 -p "$P3"
 replay_done=$(secs "$start" "$(now_ns)")
-while :; do
-  stats=$(curl -sf "http://127.0.0.1:$P2/info" | python3 -c 'import json,sys; print(json.load(sys.stdin)["stats"])')
-  [ "$stats" -ge "$TARGET" ] && break
-  sleep 0.05
-done
-serve_s=$(secs "$start" "$(now_ns)")
 kill -TERM "$(pgrep -P $SRV dnsrecall)" 2>/dev/null || true
 wait $SRV || true
+serve_s=$(secs "$start" "$(now_ns)")
 read -r serve_cpu serve_rss < <(cpu_rss "$WORK/serve.time")
-grep -o 'dnstap summary.*' "$WORK/serve.log" | sed 's/\x1b\[[0-9;]*m//g' >&2 || true
+plain_log() { sed 's/\x1b\[[0-9;]*m//g' "$WORK/serve.log"; }
+plain_log | grep -o 'dnstap summary.*' >&2 || true
+plain_log | grep -o 'dedup.*' >&2 || true
+stored=$(plain_log | grep -o 'store writer finished.*' | grep -o 'entries=[0-9]*' | cut -d= -f2)
+writes=$(plain_log | grep -o 'store writer finished.*' | grep -o 'writes=[0-9]*' | cut -d= -f2)
+if [ "${stored:-0}" != "$TARGET" ]; then
+  log "INCOMPLETE: dnsrecall stored ${stored:-?} entries, import stores $TARGET"
+  exit 1
+fi
 
 rate() { awk -v n="$MSGS" -v s="$1" 'BEGIN { printf "%.0f", n / s }'; }
 capture_rate=$(rate "$capture_s"); serve_rate=$(rate "$serve_s"); import_rate=$(rate "$import_s")
 ratio=$(awk -v a="$serve_rate" -v b="$capture_rate" 'BEGIN { printf "%.2f", a / b }')
 {
-  echo "file: $FILE ($MSGS messages, $(du -m "$FILE" | cut -f1) MiB, $TARGET records)"
+  echo "file: $FILE ($MODE, $MSGS messages, $(du -m "$FILE" | cut -f1) MiB, $TARGET records; $writes store writes after de-duplication)"
   echo "| receiver | wall s | msg/s | CPU s | peak RSS MiB |"
   echo "|---|---|---|---|---|"
   echo "| fstrm_capture -w /dev/null | $capture_s | $capture_rate | $capture_cpu | $capture_rss |"

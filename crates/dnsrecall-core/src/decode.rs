@@ -87,10 +87,15 @@ impl DecodeError {
 }
 
 /// What a decoded response held besides the entries it produced.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DecodeSummary {
     /// The response code.
     pub rcode: u8,
+    /// The header's RD bit: recursion was asked for, so the answer came
+    /// from a recursive resolver or forwarder (stub traffic).
+    pub recursion_desired: bool,
+    /// The name of the first question, if any.
+    pub qname: Option<Name>,
     /// Records emitted.
     pub records: usize,
     /// Records skipped because their class is not IN.
@@ -120,6 +125,7 @@ pub fn decode_response(
     }
     result.map(|mut summary| {
         summary.rcode = header.rcode().to_int();
+        summary.recursion_desired = header.rd();
         summary
     })
 }
@@ -132,7 +138,18 @@ fn decode_sections(
     let mut summary = DecodeSummary::default();
     let mut question = message.question();
     for item in &mut question {
-        item.map_err(|_| DecodeError::BadQuestion)?;
+        let item = item.map_err(|_| DecodeError::BadQuestion)?;
+        if summary.qname.is_none() {
+            summary.qname = Some(
+                Name::from_labels(
+                    item.qname()
+                        .iter()
+                        .filter(|l| !l.is_root())
+                        .map(|l| l.as_slice()),
+                )
+                .map_err(|_| DecodeError::BadQuestion)?,
+            );
+        }
     }
     let mut section = question.answer().map_err(|_| DecodeError::BadQuestion)?;
     let mut index = 0;
@@ -269,6 +286,12 @@ mod tests {
         };
         let summary = decode_response(&response(), &context, &mut out).unwrap();
         assert_eq!(summary.records, 4);
+        // Flags 0x8180: QR, RD, RA.
+        assert!(summary.recursion_desired);
+        assert_eq!(
+            summary.qname.map(|q| q.to_string()).as_deref(),
+            Some("www.example.com.")
+        );
         let texts: Vec<String> = out
             .iter()
             .map(|e| {

@@ -12,7 +12,8 @@
 //!    bailiwick is the deepest ancestor-or-self of its name that the server
 //!    is known to serve (one hash probe per label); with none, the record is
 //!    out of bailiwick;
-//! 3. else (no server known, e.g. passivedns logs): unverifiable.
+//! 3. else (no server known, e.g. passivedns logs, or a recursive server
+//!    answering a stub, see [`ResponseMeta::recursive`]): unverifiable.
 //!
 //! All records of a response are checked against the state from *before*
 //! the response. Only then does the verifier learn from the records it
@@ -462,7 +463,7 @@ impl BailiwickVerifier {
                 }
             });
             metrics.verified_query_zone.add(verified);
-        } else if let Some(server) = meta.server {
+        } else if let Some(server) = meta.server.filter(|_| !meta.recursive) {
             entries.retain_mut(|entry| {
                 if let Check::Zone(offset) = self.check(server, entry.record.rrname.as_wire())
                     && let Some(zone) = entry.record.rrname.as_wire().get(offset..)
@@ -500,8 +501,10 @@ impl BailiwickVerifier {
         metrics.out_of_bailiwick.add(oob);
         metrics.out_of_bailiwick_kept.add(oob_kept);
         metrics.output.add(entries.len() as u64);
-        // Learning happens strictly after every record was checked.
-        if meta.server.is_some() {
+        // Learning happens strictly after every record was checked, and
+        // only from servers that answer for zones (never from a recursive
+        // resolver's answers).
+        if meta.server.is_some() && !meta.recursive {
             self.learn(entries);
         }
         self.maybe_sweep();

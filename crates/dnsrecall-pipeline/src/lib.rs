@@ -20,8 +20,9 @@
 //! ([`metrics`]).
 //!
 //! It must not know about storage engines, network protocols, HTTP or the
-//! command line: sources hand it decoded entries and a [`ResponseMeta`], and
-//! whatever it emits goes to a `Vec<Entry>` the caller passes to a sink.
+//! command line: sources hand it decoded entries with a [`ResponseMeta`] per
+//! response (a [`Batch`]), and whatever it emits goes to a `Vec<Entry>` the
+//! caller passes to a sink.
 
 pub mod bailiwick;
 pub mod dedup;
@@ -38,4 +39,4 @@ pub use error::Error;
 pub use filter::{DropReason, FilterConfig, FilterHandle, FilterReloader, FilterSet};
 pub use meta::ResponseMeta;
 pub use metrics::MetricSample;
-pub use pipeline::{Pipeline, PipelineConfig, PipelineMetrics};
+pub use pipeline::{Batch, Pipeline, PipelineConfig, PipelineMetrics};

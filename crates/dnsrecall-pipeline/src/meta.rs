@@ -25,4 +25,10 @@ pub struct ResponseMeta {
     /// When it was seen, epoch seconds. The bailiwick cache ages entries by
     /// this clock.
     pub time: u64,
+    /// The server answered recursively (a resolver or forwarder answering a
+    /// stub: dnstap `CLIENT_RESPONSE`, a captured response with RD set). It
+    /// is authoritative for nothing, so its address cannot be used to
+    /// reconstruct a bailiwick; the records are unverifiable, not out of
+    /// bailiwick. `server` still applies to the address filters.
+    pub recursive: bool,
 }

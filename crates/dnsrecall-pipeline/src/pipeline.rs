@@ -52,6 +52,60 @@ impl PipelineMetrics {
     }
 }
 
+//---- Batch ----
+
+/// What a source hands the pipeline in one go: entries in arrival order
+/// and, for sources that see DNS responses (dnstap, capture), the response
+/// each run of entries came from, so response-level filters (query name,
+/// client and server prefixes) and bailiwick verification apply.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    /// The entries, response after response.
+    pub entries: Vec<Entry>,
+    /// Per response, its metadata and how many consecutive entries of
+    /// `entries` it produced (zero is allowed: a response with no records
+    /// still teaches nothing and costs nothing). Empty for record sources
+    /// (passivedns logs, COF files): their entries are filtered by record
+    /// and sensor only and keep their bailiwick.
+    pub responses: Vec<(ResponseMeta, usize)>,
+}
+
+impl Batch {
+    /// A batch of plain records (no response metadata).
+    pub fn records(entries: Vec<Entry>) -> Batch {
+        Batch {
+            entries,
+            responses: Vec::new(),
+        }
+    }
+
+    /// An empty batch with room for `entries` entries.
+    pub fn with_capacity(entries: usize) -> Batch {
+        Batch {
+            entries: Vec::with_capacity(entries),
+            responses: Vec::with_capacity(entries / 2),
+        }
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// No entries held (responses without records do not count).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Notes that the entries appended since the previous response (or
+    /// since the start) came from the response `meta` describes.
+    pub fn close_response(&mut self, meta: ResponseMeta) {
+        let covered: usize = self.responses.iter().map(|(_, n)| n).sum();
+        let n = self.entries.len().saturating_sub(covered);
+        self.responses.push((meta, n));
+    }
+}
+
 //---- Pipeline ----
 
 /// Filter → bailiwick → dedup for one source thread.
@@ -190,6 +244,27 @@ impl Pipeline {
             self.dedup.insert(entry, out);
         }
         self.batch = batch;
+    }
+
+    /// A source's batch: per response through [`Pipeline::process_response`]
+    /// when it carries response metadata, else per run of one sensor
+    /// through [`Pipeline::process_records`]. Entries a response list does
+    /// not cover are processed as plain records.
+    pub fn process_batch(&mut self, batch: Batch, out: &mut Vec<Entry>) {
+        let Batch { entries, responses } = batch;
+        let mut entries = entries.into_iter().peekable();
+        for (meta, n) in &responses {
+            self.process_response(entries.by_ref().take(*n), meta, out);
+        }
+        // The filter's sensor rules apply per run of one sensor.
+        while let Some(first) = entries.next() {
+            let sensor = first.seen.sensor_id.clone();
+            let mut run = vec![first];
+            while let Some(next) = entries.next_if(|e| e.seen.sensor_id == sensor) {
+                run.push(next);
+            }
+            self.process_records(run, sensor.as_deref(), out);
+        }
     }
 
     /// Interval flush: advances the cache clock to `now` (epoch seconds)

@@ -158,3 +158,75 @@ fn documented_config_parses() {
     let unknown = toml::from_str::<PipelineConfig>("[dedup]\nmax_entrys = 5\n").unwrap_err();
     assert!(unknown.to_string().contains("max_entrys"), "{unknown}");
 }
+
+/// A source's batch: each response's entries go through the response
+/// stages with their own metadata; a recursive server's address vouches for
+/// nothing (kept unverified), an authority's is checked by reconstruction;
+/// entries no response covers are plain records.
+#[test]
+fn batches_apply_each_response_meta() {
+    let deny = "client:10.9.0.0/16\n";
+    let set = FilterSet::from_texts(&[], &[("deny".into(), deny.to_string())]).unwrap();
+    let mut pipeline = Pipeline::new(
+        &PipelineConfig::default(),
+        Arc::new(ArcSwap::from_pointee(set)),
+    )
+    .unwrap();
+    let metrics = pipeline.metrics();
+    let stranger: std::net::IpAddr = "192.0.2.99".parse().unwrap();
+    let mut batch = dnsrecall_pipeline::Batch::default();
+    // 1. An unknown authority (RD clear) answering for bank.example: dropped.
+    batch
+        .entries
+        .push(rr("bank.example.", Rtype::A, "192.0.2.1", 100));
+    batch.close_response(ResponseMeta {
+        server: Some(stranger),
+        time: 100,
+        ..Default::default()
+    });
+    // 2. The same address as a recursive resolver answering a stub: kept,
+    //    with no bailiwick.
+    batch
+        .entries
+        .push(rr("www.bank.example.", Rtype::A, "192.0.2.2", 100));
+    batch.close_response(ResponseMeta {
+        server: Some(stranger),
+        time: 100,
+        recursive: true,
+        ..Default::default()
+    });
+    // 3. A response to a denied client: filtered out.
+    batch
+        .entries
+        .push(rr("mail.bank.example.", Rtype::A, "192.0.2.3", 100));
+    batch.close_response(ResponseMeta {
+        server: Some(stranger),
+        client: Some("10.9.1.1".parse().unwrap()),
+        time: 100,
+        recursive: true,
+        ..Default::default()
+    });
+    // 4. A response with no records, then a plain record no response covers.
+    batch.close_response(ResponseMeta::default());
+    batch
+        .entries
+        .push(rr("plain.example.", Rtype::A, "192.0.2.4", 100));
+    assert_eq!(batch.len(), 4);
+    assert_eq!(batch.responses.iter().map(|r| r.1).collect::<Vec<_>>(), [1, 1, 1, 0]);
+    let mut out = Vec::new();
+    pipeline.process_batch(batch, &mut out);
+    pipeline.finish(&mut out);
+    let mut names: Vec<String> = out
+        .iter()
+        .map(|e| {
+            assert_eq!(e.record.bailiwick, None);
+            e.record.rrname.to_string()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, ["plain.example.", "www.bank.example."]);
+    let samples = metrics.snapshot();
+    let get = |name| value(&samples, name);
+    assert_eq!(get("dnsrecall_pipeline_bailiwick_out_of_bailiwick_total"), 1);
+    assert_eq!(get("dnsrecall_pipeline_bailiwick_unverifiable_kept_total"), 1);
+}

@@ -19,7 +19,12 @@ use util::{TestDir, encode, free_port, shared_data};
 
 /// The ports the reference decodings treated as DNS (53 plus tshark's
 /// decode-as list in `tools/extract_rr.py`).
-const REFERENCE_CONFIG: &str = "[capture]\nports = [53, 1053, 5300, 5301, 8053]\n";
+/// Every record the captures carry, as the reference lists them: upstream
+/// answers (RD clear) from servers the built-in root hints do not know are
+/// kept rather than dropped as out of bailiwick (reconstruction is tested
+/// on its own below).
+const REFERENCE_CONFIG: &str = "[capture]\nports = [53, 1053, 5300, 5301, 8053]\n\
+    [pipeline.bailiwick]\nout_of_bailiwick = \"keep\"\n";
 
 /// (rrname, rrtype, normalised rdata)
 type Key = (String, String, String);
@@ -322,6 +327,148 @@ fn import_matches_reference_decodings() {
             .join("\n")
     );
     assert!(checked >= 13, "only {checked} captures");
+}
+
+//------------ bailiwick reconstruction on a real resolver capture -------------
+
+/// Keys of the records of `unbound_lo.pcap`'s reference, split by whether
+/// some response carrying them had RD set (a resolver answering a stub) and
+/// whether some had it clear (the auth-like server answering the resolver).
+fn keys_by_rd(capture: &Path) -> (BTreeSet<Key>, BTreeSet<Key>) {
+    let mut file = capture.as_os_str().to_owned();
+    file.push(".expected.jsonl");
+    let text = std::fs::read_to_string(&file).expect("expected.jsonl");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let mut rd_of_frame = BTreeMap::new();
+    for v in lines.iter().filter(|v| v["kind"] == "msg") {
+        let rd = v["flags"]
+            .as_array()
+            .expect("flags")
+            .iter()
+            .any(|f| f == "rd");
+        rd_of_frame.insert((v["frame"].as_u64().expect("frame"), v["id"].as_u64()), rd);
+    }
+    let (mut recursive, mut upstream) = (BTreeSet::new(), BTreeSet::new());
+    for v in lines.iter().filter(|v| v["kind"] == "rr" && v["rrclass"] == "IN") {
+        let rrtype = normalise_type(v["rrtype"].as_str().expect("rrtype"));
+        let key = (
+            name_key(v["rrname"].as_str().expect("rrname")),
+            rrtype.clone(),
+            normalise(&rrtype, v["rdata"].as_str().expect("rdata")),
+        );
+        let frame = (v["frame"].as_u64().expect("frame"), v["id"].as_u64());
+        if rd_of_frame[&frame] {
+            recursive.insert(key);
+        } else {
+            upstream.insert(key);
+        }
+    }
+    (recursive, upstream)
+}
+
+/// (key, bailiwick) of every exported record.
+fn exported_with_bailiwick(dir: &TestDir) -> Vec<(Key, Option<String>)> {
+    let output = dir.run(&["export"]);
+    assert!(output.status.success(), "export failed");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("COF line");
+            let rrtype = match &v["rrtype"] {
+                serde_json::Value::Number(n) => n.to_string(),
+                other => other.as_str().expect("rrtype").to_string(),
+            };
+            let key = (
+                name_key(v["rrname"].as_str().expect("rrname")),
+                rrtype.clone(),
+                normalise(&rrtype, v["rdata"].as_str().expect("rdata")),
+            );
+            (key, v["bailiwick"].as_str().map(name_key))
+        })
+        .collect()
+}
+
+/// Captured upstream answers (RD clear) are verified by reconstruction:
+/// with the built-in IANA hints the lab's server (127.0.0.1/::1) is known
+/// for no zone, so its records are dropped as out of bailiwick, while the
+/// resolver's answers to stubs (RD set) are kept unverified. With hints
+/// naming the lab's server as the root, every upstream record is kept, each
+/// with a bailiwick that encloses its name.
+#[test]
+fn captured_upstream_answers_are_verified_by_reconstruction() {
+    let capture = shared_data().join("pcap/unbound/unbound_lo.pcap");
+    let (recursive, upstream) = keys_by_rd(&capture);
+    let upstream_only: BTreeSet<&Key> = upstream.difference(&recursive).collect();
+    assert!(upstream_only.len() > 20, "the capture has upstream answers");
+    let ports = "[capture]\nports = [5300, 5301]\n";
+
+    // Default policy, built-in hints.
+    let dir = TestDir::new();
+    let config = dir.path("dnsrecall.toml");
+    std::fs::write(&config, ports).expect("config");
+    let output = dir
+        .command(&["--config", config.to_str().expect("path"), "import"])
+        .arg(&capture)
+        .output()
+        .expect("import");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stored = exported_with_bailiwick(&dir);
+    let keys: BTreeSet<Key> = stored.iter().map(|(k, _)| k.clone()).collect();
+    assert_eq!(keys, recursive, "exactly the answers given to stubs");
+    assert!(stored.iter().all(|(_, b)| b.is_none()));
+
+    // The lab's root hints.
+    let dir = TestDir::new();
+    let hints = dir.path("lab.hints");
+    std::fs::write(
+        &hints,
+        ".  3600000 NS lab-root.\nlab-root. 3600000 A 127.0.0.1\nlab-root. 3600000 AAAA ::1\n",
+    )
+    .expect("hints");
+    let config = dir.path("dnsrecall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{ports}[pipeline.bailiwick]\nroot_hints = {:?}\n",
+            hints.to_str().expect("path")
+        ),
+    )
+    .expect("config");
+    let output = dir
+        .command(&["--config", config.to_str().expect("path"), "import"])
+        .arg(&capture)
+        .output()
+        .expect("import");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stored = exported_with_bailiwick(&dir);
+    let keys: BTreeSet<Key> = stored.iter().map(|(k, _)| k.clone()).collect();
+    let all: BTreeSet<Key> = recursive.union(&upstream).cloned().collect();
+    assert_eq!(keys, all, "every record kept");
+    for key in &upstream_only {
+        let bailiwicks: Vec<&Option<String>> = stored
+            .iter()
+            .filter(|(k, _)| k == *key)
+            .map(|(_, b)| b)
+            .collect();
+        assert!(
+            bailiwicks.iter().all(|b| b.is_some()),
+            "{key:?} came only from upstream answers: {bailiwicks:?}"
+        );
+    }
+    for (key, bailiwick) in &stored {
+        if let Some(zone) = bailiwick {
+            let name = &key.0;
+            assert!(
+                zone == "." || name == zone || name.ends_with(&format!(".{zone}")),
+                "{name} is not under its bailiwick {zone}"
+            );
+        }
+    }
 }
 
 //------------ crafted, truncated and query-only captures -----------------------

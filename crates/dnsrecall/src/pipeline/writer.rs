@@ -1,7 +1,10 @@
 //! The store writer: one thread that receives batches of entries over a
-//! bounded channel (back-pressure instead of unbounded memory), runs them
-//! through the ingest pipeline (filters, then the bounded de-duplication
-//! cache) and merges what the cache releases into the store.
+//! bounded channel (back-pressure instead of unbounded memory) and runs them
+//! through the ingest pipeline (filters, bailiwick verification, then the
+//! bounded de-duplication cache), and a second thread, the sink, that merges
+//! what the cache releases into the store. The two overlap: de-duplication
+//! of the next batch runs while RocksDB inserts the previous chunk (a bounded
+//! hand-over of `SINK_CHUNKS` chunks of `WRITE_BATCH` entries).
 //!
 //! The cache releases an entry when it is evicted (memory bound), when it
 //! has been held `dedup.flush_interval_secs` (a ticker thread sends empty
@@ -15,13 +18,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use dnsrecall_core::Entry;
 use dnsrecall_core::store::Store;
-use dnsrecall_pipeline::{FilterReloader, Pipeline, PipelineConfig};
+use dnsrecall_pipeline::{Batch, FilterReloader, Pipeline, PipelineConfig};
 use tokio::sync::mpsc;
 
 /// Batches in flight between sources and the writer.
 const CHANNEL_BATCHES: usize = 8;
 /// Entries per store write.
 const WRITE_BATCH: usize = 20_000;
+/// Chunks waiting for the sink thread.
+const SINK_CHUNKS: usize = 2;
 
 /// What the writer did.
 #[derive(Clone, Copy, Debug, Default)]
@@ -36,7 +41,7 @@ pub struct WriterStats {
 
 /// A running writer.
 pub struct StoreWriter {
-    sender: mpsc::Sender<Vec<Entry>>,
+    sender: mpsc::Sender<Batch>,
     thread: JoinHandle<anyhow::Result<WriterStats>>,
     ticker: Option<JoinHandle<()>>,
     metrics: dnsrecall_pipeline::PipelineMetrics,
@@ -56,50 +61,71 @@ impl StoreWriter {
         config: &PipelineConfig,
         filters: &FilterReloader,
     ) -> anyhow::Result<StoreWriter> {
-        let (sender, mut receiver) = mpsc::channel::<Vec<Entry>>(CHANNEL_BATCHES);
+        let (sender, mut receiver) = mpsc::channel::<Batch>(CHANNEL_BATCHES);
         let mut pipeline =
             Pipeline::with_filter_metrics(config, filters.handle(), filters.metrics())
                 .context("building the ingest pipeline")?;
         let metrics = pipeline.metrics();
+        let (chunks, chunk_receiver) = std::sync::mpsc::sync_channel::<Vec<Entry>>(SINK_CHUNKS);
+        let sink_store = Arc::clone(&store);
+        let sink = std::thread::Builder::new()
+            .name("store-sink".into())
+            .spawn(move || -> anyhow::Result<()> {
+                for chunk in chunk_receiver {
+                    sink_store
+                        .write(&chunk)
+                        .context("writing to the store")?;
+                }
+                Ok(())
+            })
+            .context("cannot start the store sink thread")?;
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || {
                 let mut stats = WriterStats::default();
                 let mut out: Vec<Entry> = Vec::with_capacity(WRITE_BATCH);
-                let write = |out: &mut Vec<Entry>, stats: &mut WriterStats| -> anyhow::Result<()> {
-                    // Bounded batches: a flush of the whole cache must not
-                    // become one giant RocksDB write batch.
-                    for chunk in out.chunks(WRITE_BATCH) {
-                        store.write(chunk).context("writing to the store")?;
+                // Bounded chunks: a flush of the whole cache must not become
+                // one giant RocksDB write batch.
+                let write = |out: &mut Vec<Entry>, stats: &mut WriterStats| -> bool {
+                    let mut drained = out.drain(..);
+                    loop {
+                        let chunk: Vec<Entry> = drained.by_ref().take(WRITE_BATCH).collect();
+                        if chunk.is_empty() {
+                            return true;
+                        }
                         stats.writes += chunk.len() as u64;
                         stats.batches += 1;
-                    }
-                    out.clear();
-                    Ok(())
-                };
-                while let Some(entries) = receiver.blocking_recv() {
-                    if entries.is_empty() {
-                        pipeline.tick(now(), &mut out);
-                        write(&mut out, &mut stats)?;
-                        continue;
-                    }
-                    stats.entries += entries.len() as u64;
-                    // The filter's sensor rules apply per run of one sensor.
-                    let mut entries = entries.into_iter().peekable();
-                    while let Some(first) = entries.next() {
-                        let sensor = first.seen.sensor_id.clone();
-                        let mut run = vec![first];
-                        while let Some(next) = entries.next_if(|e| e.seen.sensor_id == sensor) {
-                            run.push(next);
+                        if chunks.send(chunk).is_err() {
+                            // The sink stopped on an error: reported below.
+                            return false;
                         }
-                        pipeline.process_records(run, sensor.as_deref(), &mut out);
                     }
-                    if out.len() >= WRITE_BATCH {
-                        write(&mut out, &mut stats)?;
+                };
+                let mut sink_alive = true;
+                while let Some(batch) = receiver.blocking_recv() {
+                    if batch.is_empty() {
+                        pipeline.tick(now(), &mut out);
+                        sink_alive = write(&mut out, &mut stats);
+                    } else {
+                        stats.entries += batch.len() as u64;
+                        pipeline.process_batch(batch, &mut out);
+                        if out.len() >= WRITE_BATCH {
+                            sink_alive = write(&mut out, &mut stats);
+                        }
+                    }
+                    if !sink_alive {
+                        break;
                     }
                 }
-                pipeline.finish(&mut out);
-                write(&mut out, &mut stats)?;
+                if sink_alive {
+                    pipeline.finish(&mut out);
+                    write(&mut out, &mut stats);
+                }
+                drop(chunks);
+                let sunk = sink
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the store sink thread panicked"))?;
+                sunk?;
                 store.flush().context("flushing the store")?;
                 Ok(stats)
             })
@@ -113,7 +139,7 @@ impl StoreWriter {
                     std::thread::park_timeout(Duration::from_secs(1));
                     // Stops once every sender is gone (the writer is finishing).
                     let Some(sender) = weak.upgrade() else { break };
-                    if sender.blocking_send(Vec::new()).is_err() {
+                    if sender.blocking_send(Batch::default()).is_err() {
                         break;
                     }
                 }
@@ -128,7 +154,7 @@ impl StoreWriter {
     }
 
     /// A handle sources use to send batches.
-    pub fn sender(&self) -> mpsc::Sender<Vec<Entry>> {
+    pub fn sender(&self) -> mpsc::Sender<Batch> {
         self.sender.clone()
     }
 

@@ -7,7 +7,11 @@
 //! response through [`dnsrecall_core::decode::decode_response`] with the
 //! capture time (seconds), the sensor, no bailiwick (a packet does not say
 //! which zone the server was asked about) and the configured additional
-//! policy.
+//! policy. Each response goes to the pipeline with its
+//! [`ResponseMeta`]: server (source address), client, query name, and
+//! `recursive` from the RD bit, so answers of authoritative servers to a
+//! resolver (RD clear) are verified by bailiwick reconstruction while a
+//! resolver's answers to its clients (RD set) are kept unverified.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,8 +21,8 @@ use std::time::{Duration, Instant};
 use dnsrecall_capture::live::{LiveCapture, LiveConfig};
 use dnsrecall_capture::pairing::{Observation, QueryTable};
 use dnsrecall_capture::{DnsPayload, Metrics, PcapFileReader};
-use dnsrecall_core::Entry;
 use dnsrecall_core::decode::{AdditionalPolicy, DecodeError, ResponseContext, decode_response};
+use dnsrecall_pipeline::{Batch, ResponseMeta};
 use serde::{Deserialize, Serialize};
 
 use super::SourceContext;
@@ -262,7 +266,7 @@ impl ResponseDecoder {
         }
     }
 
-    fn handle(&mut self, payload: &DnsPayload, out: &mut Vec<Entry>) -> Handled {
+    fn handle(&mut self, payload: &DnsPayload, out: &mut Batch) -> Handled {
         self.counters.messages += 1;
         match self.table.observe(payload, &self.metrics) {
             Observation::Response(pair) => {
@@ -294,8 +298,17 @@ impl ResponseDecoder {
             bailiwick: None,
             additional: self.additional,
         };
-        match decode_response(&payload.message, &context, out) {
+        match decode_response(&payload.message, &context, &mut out.entries) {
             Ok(summary) => {
+                out.close_response(ResponseMeta {
+                    server: Some(payload.src),
+                    query_zone: None,
+                    qname: summary.qname.clone(),
+                    client: Some(payload.dst),
+                    sensor_id: context.sensor_id,
+                    time: payload.ts_sec,
+                    recursive: summary.recursion_desired,
+                });
                 self.counters.entries += summary.records as u64;
                 self.counters.skipped_class += summary.skipped_class as u64;
                 self.counters.skipped_additional += summary.skipped_additional as u64;
@@ -415,11 +428,11 @@ pub async fn start(
 }
 
 /// Sends a batch; false when the writer is gone.
-fn send_batch(context: &SourceContext, batch: &mut Vec<Entry>) -> bool {
+fn send_batch(context: &SourceContext, batch: &mut Batch) -> bool {
     if batch.is_empty() {
         return true;
     }
-    let full = std::mem::replace(batch, Vec::with_capacity(LIVE_BATCH_ENTRIES));
+    let full = std::mem::replace(batch, Batch::with_capacity(LIVE_BATCH_ENTRIES));
     match &context.entries {
         Some(sender) => sender.blocking_send(full).is_ok(),
         None => true,
@@ -433,7 +446,7 @@ fn run_live(
     name: &str,
 ) {
     use std::sync::mpsc::RecvTimeoutError;
-    let mut batch: Vec<Entry> = Vec::with_capacity(LIVE_BATCH_ENTRIES);
+    let mut batch = Batch::with_capacity(LIVE_BATCH_ENTRIES);
     let mut batch_started = Instant::now();
     let mut last_stats = Instant::now();
     let mut writer_open = true;
@@ -461,7 +474,7 @@ fn run_live(
             }
         }
         if !writer_open {
-            batch.clear();
+            batch = Batch::default();
         }
         if last_stats.elapsed() >= STATS_INTERVAL {
             last_stats = Instant::now();
@@ -484,7 +497,7 @@ fn run_file(
     context: &SourceContext,
     name: &str,
 ) {
-    let mut batch: Vec<Entry> = Vec::with_capacity(LIVE_BATCH_ENTRIES);
+    let mut batch = Batch::with_capacity(LIVE_BATCH_ENTRIES);
     for item in reader {
         if context.shutdown.is_cancelled() {
             tracing::warn!(source = name, "shutdown: capture file not read to the end");
@@ -529,7 +542,7 @@ pub fn import_reader(
     parser: &LineParser,
     batch_size: usize,
     stats: &mut LineStats,
-    emit: &mut dyn FnMut(Vec<Entry>) -> anyhow::Result<()>,
+    emit: &mut dyn FnMut(Batch) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let default_config;
     let config = match IMPORT_CONFIG.get() {
@@ -550,7 +563,7 @@ pub fn import_reader(
         .or_else(|| config.sensor_id.as_deref().map(Arc::from));
     let mut decoder = ResponseDecoder::new(config, sensor, metrics.clone());
     let batch_size = batch_size.max(1);
-    let mut batch = Vec::with_capacity(batch_size.min(1 << 16));
+    let mut batch = Batch::with_capacity(batch_size.min(1 << 16));
     let mut failure = None;
     let mut counted_packets = 0;
     while let Some(item) = packets.next() {
@@ -579,7 +592,7 @@ pub fn import_reader(
         if batch.len() >= batch_size {
             emit(std::mem::replace(
                 &mut batch,
-                Vec::with_capacity(batch_size.min(1 << 16)),
+                Batch::with_capacity(batch_size.min(1 << 16)),
             ))?;
         }
     }

@@ -24,7 +24,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use dnsrecall_core::decode::{AdditionalPolicy, DecodeError, ResponseContext, decode_response};
-use dnsrecall_core::{Entry, Name};
+use dnsrecall_core::Name;
+use dnsrecall_pipeline::{Batch, ResponseMeta};
 use dnsrecall_dnstap::output::{Dispatcher, Format, LatencyTable, OutputConfig, Target};
 use dnsrecall_dnstap::proto::message::Type as MessageType;
 use dnsrecall_dnstap::server::{self, ClientConfig, ClientTls, DataFrame};
@@ -459,7 +460,11 @@ impl FrameDecoder {
         }
     }
 
-    fn decode(&mut self, frame: Bytes, out: &mut Vec<Entry>) -> Outcome {
+    /// Decodes one frame; a stored response appends its entries to `out`
+    /// and closes them with its [`ResponseMeta`] (addresses, query name,
+    /// `query_zone`, and whether the server is an upstream authority whose
+    /// address can vouch for a bailiwick: only for `RESOLVER_RESPONSE`).
+    fn decode(&mut self, frame: Bytes, out: &mut Batch) -> Outcome {
         let tap = match decode_dnstap(frame) {
             Ok(tap) => tap,
             Err(error) => return Outcome::Protobuf(error),
@@ -494,10 +499,34 @@ impl FrameDecoder {
             .response_time_sec
             .or(message.query_time_sec)
             .unwrap_or_else(now);
-        match decode_response(&response, &self.context, out) {
-            Ok(summary) => Outcome::Stored(summary.records),
+        match decode_response(&response, &self.context, &mut out.entries) {
+            Ok(summary) => {
+                out.close_response(ResponseMeta {
+                    server: message.response_address.as_deref().and_then(ip_address),
+                    query_zone: self.context.bailiwick.clone(),
+                    qname: summary.qname,
+                    client: message.query_address.as_deref().and_then(ip_address),
+                    sensor_id: self.context.sensor_id.clone(),
+                    time: self.context.time,
+                    // Only a resolver's upstream answers come from servers
+                    // whose delegations say what they may vouch for; a
+                    // resolver answering clients, a forwarder or the
+                    // authority logging itself vouch for nothing.
+                    recursive: message.r#type != MessageType::ResolverResponse as i32,
+                });
+                Outcome::Stored(summary.records)
+            }
             Err(error) => Outcome::Dns(error),
         }
+    }
+}
+
+/// A dnstap address field: 4 bytes (IPv4) or 16 bytes (IPv6).
+fn ip_address(bytes: &[u8]) -> Option<std::net::IpAddr> {
+    match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes).ok().map(std::net::IpAddr::from),
+        16 => <[u8; 16]>::try_from(bytes).ok().map(std::net::IpAddr::from),
+        _ => None,
     }
 }
 
@@ -719,12 +748,12 @@ type Outputs = (Dispatcher, Vec<JoinHandle<std::io::Result<()>>>);
 async fn consume(
     mut frames: mpsc::Receiver<DataFrame>,
     mut decoder: FrameDecoder,
-    mut entries: Option<mpsc::Sender<Vec<Entry>>>,
+    mut entries: Option<mpsc::Sender<Batch>>,
     mut outputs: Option<Outputs>,
     stats: Arc<DnstapStats>,
     metrics: Arc<Metrics>,
 ) {
-    let mut batch: Vec<Entry> = Vec::with_capacity(BATCH_ENTRIES + 256);
+    let mut batch = Batch::with_capacity(BATCH_ENTRIES + 256);
     let mut received = Vec::with_capacity(RECEIVE_CHUNK);
     let mut ticker = tokio::time::interval(BATCH_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -780,11 +809,11 @@ async fn consume(
 }
 
 async fn send(
-    entries: &mut Option<mpsc::Sender<Vec<Entry>>>,
-    batch: &mut Vec<Entry>,
+    entries: &mut Option<mpsc::Sender<Batch>>,
+    batch: &mut Batch,
     stats: &DnstapStats,
 ) {
-    let full = std::mem::replace(batch, Vec::with_capacity(BATCH_ENTRIES + 256));
+    let full = std::mem::replace(batch, Batch::with_capacity(BATCH_ENTRIES + 256));
     let Some(sender) = entries else { return };
     if sender.send(full).await.is_err() {
         warn!("the store writer stopped: dnstap records are no longer stored");
@@ -814,7 +843,7 @@ pub fn import_reader(
     parser: &super::lines::LineParser,
     batch_size: usize,
     stats: &mut super::lines::LineStats,
-    emit: &mut dyn FnMut(Vec<dnsrecall_core::Entry>) -> anyhow::Result<()>,
+    emit: &mut dyn FnMut(Batch) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     import_frames(
         reader,
@@ -834,12 +863,12 @@ fn import_frames(
     config: &DnstapConfig,
     batch_size: usize,
     stats: &mut super::lines::LineStats,
-    emit: &mut dyn FnMut(Vec<Entry>) -> anyhow::Result<()>,
+    emit: &mut dyn FnMut(Batch) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let batch_size = batch_size.max(1);
     let mut decoder = FrameDecoder::new(config.store_mask()?, true, config.additional, sensor_id);
     let mut frames = FileReader::with_config(reader, &config.server_config().frame);
-    let mut batch = Vec::with_capacity(batch_size.min(1 << 16));
+    let mut batch = Batch::with_capacity(batch_size.min(1 << 16));
     let mut number = 0u64;
     let result = loop {
         let frame = match frames.next_data() {
@@ -873,7 +902,7 @@ fn import_frames(
         if batch.len() >= batch_size {
             emit(std::mem::replace(
                 &mut batch,
-                Vec::with_capacity(batch_size.min(1 << 16)),
+                Batch::with_capacity(batch_size.min(1 << 16)),
             ))?;
         }
     };
@@ -967,7 +996,7 @@ mod tests {
             AdditionalPolicy::Always,
             None,
         );
-        let mut out = Vec::new();
+        let mut out = Batch::default();
         let frame = response_frame(
             MessageType::ResolverResponse,
             &answer(),
@@ -977,12 +1006,20 @@ mod tests {
             decoder.decode(Bytes::from(frame), &mut out),
             Outcome::Stored(1)
         ));
-        assert_eq!(out[0].seen.sensor_id.as_deref(), Some("ns1.test"));
-        assert_eq!(out[0].seen.time_first, 1_700_000_000);
+        assert_eq!(out.entries[0].seen.sensor_id.as_deref(), Some("ns1.test"));
+        assert_eq!(out.entries[0].seen.time_first, 1_700_000_000);
         assert_eq!(
-            out[0].record.bailiwick,
+            out.entries[0].record.bailiwick,
             Some(Name::from_presentation("test").unwrap())
         );
+        // The response's metadata covers its entry: an upstream answer
+        // whose zone is known.
+        assert_eq!(out.responses.len(), 1);
+        let (meta, n) = &out.responses[0];
+        assert_eq!(*n, 1);
+        assert!(!meta.recursive);
+        assert_eq!(meta.query_zone, Some(Name::from_presentation("test").unwrap()));
+        assert_eq!(meta.sensor_id.as_deref(), Some("ns1.test"));
         let frame = response_frame(MessageType::ClientQuery, &answer(), None);
         assert!(matches!(
             decoder.decode(Bytes::from(frame), &mut out),
@@ -1001,6 +1038,7 @@ mod tests {
             Outcome::Dns(_)
         ));
         assert_eq!(out.len(), 1);
+        assert_eq!(out.responses.len(), 1);
     }
 
     #[test]

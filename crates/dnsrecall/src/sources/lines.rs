@@ -7,7 +7,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use dnsrecall_core::Entry;
+use dnsrecall_pipeline::Batch;
 use dnsrecall_core::{cof, passivedns};
 
 use crate::cli::ImportFormat;
@@ -121,7 +121,7 @@ pub fn read_lines(
     batch_size: usize,
     stats: &mut LineStats,
     progress: &dyn Fn(u64),
-    emit: &mut dyn FnMut(Vec<Entry>) -> anyhow::Result<()>,
+    emit: &mut dyn FnMut(Batch) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let format = match parser.format {
         Some(format) => format,
@@ -207,14 +207,14 @@ pub fn read_lines(
             }
         }
         if batch.len() >= batch_size {
-            emit(std::mem::replace(
+            emit(Batch::records(std::mem::replace(
                 &mut batch,
                 Vec::with_capacity(batch_size),
-            ))?;
+            )))?;
         }
     }
     if !batch.is_empty() {
-        emit(batch)?;
+        emit(Batch::records(batch))?;
     }
     progress(stats.bytes);
     Ok(())

@@ -1,12 +1,12 @@
-//! Where entries come from. Each source turns its input into batches of
-//! [`dnsrecall_core::Entry`] sent to the store writer, and never talks to
-//! the store directly.
+//! Where entries come from. Each source turns its input into batches
+//! ([`Batch`]: entries, and the response metadata they came with) sent to
+//! the store writer's pipeline, and never talks to the store directly.
 
 pub mod capture;
 pub mod dnstap;
 pub mod lines;
 
-use dnsrecall_core::Entry;
+use dnsrecall_pipeline::Batch;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone)]
 pub struct SourceContext {
     /// Batches of entries to store; `None` in pure collector mode.
-    pub entries: Option<mpsc::Sender<Vec<Entry>>>,
+    pub entries: Option<mpsc::Sender<Batch>>,
     /// Cancelled on SIGINT/SIGTERM: stop accepting, drain, return.
     pub shutdown: CancellationToken,
 }
@@ -27,5 +27,5 @@ pub type ImportReader = fn(
     &lines::LineParser,
     usize,
     &mut lines::LineStats,
-    &mut dyn FnMut(Vec<Entry>) -> anyhow::Result<()>,
+    &mut dyn FnMut(Batch) -> anyhow::Result<()>,
 ) -> anyhow::Result<()>;
