@@ -212,7 +212,10 @@ fn batches_apply_each_response_meta() {
         .entries
         .push(rr("plain.example.", Rtype::A, "192.0.2.4", 100));
     assert_eq!(batch.len(), 4);
-    assert_eq!(batch.responses.iter().map(|r| r.1).collect::<Vec<_>>(), [1, 1, 1, 0]);
+    assert_eq!(
+        batch.responses.iter().map(|r| r.1).collect::<Vec<_>>(),
+        [1, 1, 1, 0]
+    );
     let mut out = Vec::new();
     pipeline.process_batch(batch, &mut out);
     pipeline.finish(&mut out);
@@ -227,6 +230,12 @@ fn batches_apply_each_response_meta() {
     assert_eq!(names, ["plain.example.", "www.bank.example."]);
     let samples = metrics.snapshot();
     let get = |name| value(&samples, name);
-    assert_eq!(get("dnsrecall_pipeline_bailiwick_out_of_bailiwick_total"), 1);
-    assert_eq!(get("dnsrecall_pipeline_bailiwick_unverifiable_kept_total"), 1);
+    assert_eq!(
+        get("dnsrecall_pipeline_bailiwick_out_of_bailiwick_total"),
+        1
+    );
+    assert_eq!(
+        get("dnsrecall_pipeline_bailiwick_unverifiable_kept_total"),
+        1
+    );
 }

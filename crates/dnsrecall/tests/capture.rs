@@ -353,7 +353,10 @@ fn keys_by_rd(capture: &Path) -> (BTreeSet<Key>, BTreeSet<Key>) {
         rd_of_frame.insert((v["frame"].as_u64().expect("frame"), v["id"].as_u64()), rd);
     }
     let (mut recursive, mut upstream) = (BTreeSet::new(), BTreeSet::new());
-    for v in lines.iter().filter(|v| v["kind"] == "rr" && v["rrclass"] == "IN") {
+    for v in lines
+        .iter()
+        .filter(|v| v["kind"] == "rr" && v["rrclass"] == "IN")
+    {
         let rrtype = normalise_type(v["rrtype"].as_str().expect("rrtype"));
         let key = (
             name_key(v["rrname"].as_str().expect("rrname")),
@@ -416,7 +419,11 @@ fn captured_upstream_answers_are_verified_by_reconstruction() {
         .arg(&capture)
         .output()
         .expect("import");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stored = exported_with_bailiwick(&dir);
     let keys: BTreeSet<Key> = stored.iter().map(|(k, _)| k.clone()).collect();
     assert_eq!(keys, recursive, "exactly the answers given to stubs");
@@ -444,7 +451,11 @@ fn captured_upstream_answers_are_verified_by_reconstruction() {
         .arg(&capture)
         .output()
         .expect("import");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stored = exported_with_bailiwick(&dir);
     let keys: BTreeSet<Key> = stored.iter().map(|(k, _)| k.clone()).collect();
     let all: BTreeSet<Key> = recursive.union(&upstream).cloned().collect();

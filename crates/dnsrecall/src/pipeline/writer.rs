@@ -72,9 +72,7 @@ impl StoreWriter {
             .name("store-sink".into())
             .spawn(move || -> anyhow::Result<()> {
                 for chunk in chunk_receiver {
-                    sink_store
-                        .write(&chunk)
-                        .context("writing to the store")?;
+                    sink_store.write(&chunk).context("writing to the store")?;
                 }
                 Ok(())
             })

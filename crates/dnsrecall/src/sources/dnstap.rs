@@ -23,13 +23,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use dnsrecall_core::decode::{AdditionalPolicy, DecodeError, ResponseContext, decode_response};
 use dnsrecall_core::Name;
-use dnsrecall_pipeline::{Batch, ResponseMeta};
+use dnsrecall_core::decode::{AdditionalPolicy, DecodeError, ResponseContext, decode_response};
 use dnsrecall_dnstap::output::{Dispatcher, Format, LatencyTable, OutputConfig, Target};
 use dnsrecall_dnstap::proto::message::Type as MessageType;
 use dnsrecall_dnstap::server::{self, ClientConfig, ClientTls, DataFrame};
 use dnsrecall_dnstap::{FileReader, FrameConfig, Metrics, ServerConfig, decode_dnstap};
+use dnsrecall_pipeline::{Batch, ResponseMeta};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -808,11 +808,7 @@ async fn consume(
     stats.log_summary(&metrics);
 }
 
-async fn send(
-    entries: &mut Option<mpsc::Sender<Batch>>,
-    batch: &mut Batch,
-    stats: &DnstapStats,
-) {
+async fn send(entries: &mut Option<mpsc::Sender<Batch>>, batch: &mut Batch, stats: &DnstapStats) {
     let full = std::mem::replace(batch, Batch::with_capacity(BATCH_ENTRIES + 256));
     let Some(sender) = entries else { return };
     if sender.send(full).await.is_err() {
@@ -1018,7 +1014,10 @@ mod tests {
         let (meta, n) = &out.responses[0];
         assert_eq!(*n, 1);
         assert!(!meta.recursive);
-        assert_eq!(meta.query_zone, Some(Name::from_presentation("test").unwrap()));
+        assert_eq!(
+            meta.query_zone,
+            Some(Name::from_presentation("test").unwrap())
+        );
         assert_eq!(meta.sensor_id.as_deref(), Some("ns1.test"));
         let frame = response_frame(MessageType::ClientQuery, &answer(), None);
         assert!(matches!(

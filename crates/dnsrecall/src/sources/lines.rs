@@ -7,8 +7,8 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use dnsrecall_pipeline::Batch;
 use dnsrecall_core::{cof, passivedns};
+use dnsrecall_pipeline::Batch;
 
 use crate::cli::ImportFormat;
 
