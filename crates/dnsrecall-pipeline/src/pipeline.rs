@@ -68,6 +68,9 @@ pub struct Batch {
     /// (passivedns logs, COF files): their entries are filtered by record
     /// and sensor only and keep their bailiwick.
     pub responses: Vec<(ResponseMeta, usize)>,
+    /// Entries covered by `responses` (their sum), kept so closing a
+    /// response costs O(1).
+    covered: usize,
 }
 
 impl Batch {
@@ -76,6 +79,7 @@ impl Batch {
         Batch {
             entries,
             responses: Vec::new(),
+            covered: 0,
         }
     }
 
@@ -84,6 +88,7 @@ impl Batch {
         Batch {
             entries: Vec::with_capacity(entries),
             responses: Vec::with_capacity(entries / 2),
+            covered: 0,
         }
     }
 
@@ -100,8 +105,8 @@ impl Batch {
     /// Notes that the entries appended since the previous response (or
     /// since the start) came from the response `meta` describes.
     pub fn close_response(&mut self, meta: ResponseMeta) {
-        let covered: usize = self.responses.iter().map(|(_, n)| n).sum();
-        let n = self.entries.len().saturating_sub(covered);
+        let n = self.entries.len().saturating_sub(self.covered);
+        self.covered += n;
         self.responses.push((meta, n));
     }
 }
@@ -251,7 +256,9 @@ impl Pipeline {
     /// through [`Pipeline::process_records`]. Entries a response list does
     /// not cover are processed as plain records.
     pub fn process_batch(&mut self, batch: Batch, out: &mut Vec<Entry>) {
-        let Batch { entries, responses } = batch;
+        let Batch {
+            entries, responses, ..
+        } = batch;
         let mut entries = entries.into_iter().peekable();
         for (meta, n) in &responses {
             self.process_response(entries.by_ref().take(*n), meta, out);

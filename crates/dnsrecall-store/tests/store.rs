@@ -315,3 +315,83 @@ fn follower_reads_while_writer_is_open_and_schema_is_checked() {
         Ok(_) => panic!("a foreign schema version was accepted"),
     }
 }
+
+/// The recent-names memory skips only merges that change nothing: the
+/// right-hand wildcard index still finds every name with every type,
+/// whether the memory is large, tiny (shards cleared all the time) or off.
+#[test]
+fn recent_names_skip_only_repeats() {
+    for capacity in [1 << 20, 1, 0] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = RocksConfig {
+            recent_names: capacity,
+            ..RocksConfig::default()
+        };
+        let store = RocksStore::open(dir.path(), OpenMode::ReadWrite, &config).unwrap();
+        for round in 0..3u64 {
+            for i in 0..50u64 {
+                store
+                    .write(&[
+                        entry(
+                            &format!("www.n{i}.example"),
+                            Rtype::A,
+                            "192.0.2.1",
+                            round,
+                            round,
+                            1,
+                        ),
+                        entry(
+                            &format!("www.n{i}.example"),
+                            Rtype::A,
+                            &format!("192.0.2.{}", 2 + round),
+                            round,
+                            round,
+                            1,
+                        ),
+                    ])
+                    .unwrap();
+            }
+        }
+        // A new type for names already indexed, in a later write.
+        store
+            .write(&[entry("www.n7.example", Rtype::AAAA, "2001:db8::7", 9, 9, 1)])
+            .unwrap();
+        let prefix = |types| RrsetQuery {
+            name: NameMatch::Prefix(vec![b"www".to_vec()]),
+            types,
+            bailiwick: None,
+        };
+        let all = collect(|v| store.scan_rrset(&prefix(TypeFilter::All), v).unwrap());
+        assert_eq!(all.len(), 50 * 4 + 1, "capacity {capacity}");
+        assert_eq!(
+            collect(|v| store
+                .scan_rrset(&prefix(TypeFilter::Only(Rtype::AAAA)), v)
+                .unwrap()),
+            ["www.n7.example AAAA 2001:db8::7 1"],
+            "capacity {capacity}"
+        );
+    }
+}
+
+#[test]
+fn recent_names_remember_within_their_bound() {
+    let recent = dnsrecall_store::RecentNames::new(32);
+    assert!(recent.first_time(b"\x03www", [0, 1]));
+    assert!(!recent.first_time(b"\x03www", [0, 1]));
+    assert!(recent.first_time(b"\x03www", [0, 28]), "another type");
+    assert!(recent.first_time(b"\x03web", [0, 1]), "another name");
+    // Far more entries than the bound: each shard is cleared when full, so
+    // old entries are forgotten (and merely written again).
+    for i in 0..10_000u32 {
+        recent.first_time(&i.to_be_bytes(), [0, 1]);
+    }
+    let forgotten = (0..10_000u32)
+        .filter(|i| recent.first_time(&i.to_be_bytes(), [0, 1]))
+        .count();
+    assert!(forgotten > 9_000, "{forgotten}");
+    recent.clear();
+    assert!(recent.first_time(b"\x03www", [0, 1]));
+    let off = dnsrecall_store::RecentNames::new(0);
+    assert!(off.first_time(b"\x03www", [0, 1]));
+    assert!(off.first_time(b"\x03www", [0, 1]));
+}

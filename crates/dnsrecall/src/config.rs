@@ -73,6 +73,9 @@ pub struct StoreSection {
     pub block_cache_mib: usize,
     /// Memtable size per column family in MiB.
     pub write_buffer_mib: usize,
+    /// Right-hand wildcard index entries (name, type) remembered as written,
+    /// so repeats are not merged again (about 20 bytes each). 0: none.
+    pub recent_names: usize,
     /// Retention in days: records not seen for longer disappear at
     /// compaction (0 keeps everything).
     pub max_age_days: u64,
@@ -133,6 +136,7 @@ impl Default for StoreSection {
         StoreSection {
             block_cache_mib: 64,
             write_buffer_mib: 64,
+            recent_names: 1 << 20,
             max_age_days: 0,
         }
     }

@@ -12,6 +12,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// The allocator is mimalloc rather than glibc's malloc. Ingest allocates
+/// millions of small names and rdata on the source threads and frees them
+/// on the writer and sink threads; with glibc that cost ~18% of the CPU of a
+/// dnstap ingest (malloc, consolidation, cross-thread frees) and left
+/// freed memory in per-thread arenas, so RSS grew well past the dedup
+/// cache's bound. Measured in BENCHMARKS.md ("dnstap", "Ingest pipeline").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     cli::init_logging(&cli);

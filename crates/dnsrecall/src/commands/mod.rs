@@ -48,6 +48,7 @@ fn rocks_config(config: &Config) -> RocksConfig {
     RocksConfig {
         block_cache_bytes: config.store.block_cache_mib << 20,
         write_buffer_bytes: config.store.write_buffer_mib << 20,
+        recent_names: config.store.recent_names,
         max_age_secs: (config.store.max_age_days > 0)
             .then(|| config.store.max_age_days.saturating_mul(86_400)),
         ..RocksConfig::default()

@@ -1,10 +1,13 @@
 //! The store writer: one thread that receives batches of entries over a
 //! bounded channel (back-pressure instead of unbounded memory) and runs them
 //! through the ingest pipeline (filters, bailiwick verification, then the
-//! bounded de-duplication cache), and a second thread, the sink, that merges
-//! what the cache releases into the store. The two overlap: de-duplication
-//! of the next batch runs while RocksDB inserts the previous chunk (a bounded
-//! hand-over of `SINK_CHUNKS` chunks of `WRITE_BATCH` entries).
+//! bounded de-duplication cache), and `SINK_THREADS` sink threads that merge
+//! what the cache releases into the store. They overlap: de-duplication of
+//! the next batch runs while RocksDB inserts earlier chunks (a bounded
+//! hand-over of `SINK_CHUNKS` chunks of `WRITE_BATCH` entries). Two sinks,
+//! because the memtable inserts were the single busiest thread of an ingest
+//! (profiled on the dnstap bench) and RocksDB runs concurrent writers'
+//! memtable inserts in parallel; merges commute, so chunk order is free.
 //!
 //! The cache releases an entry when it is evicted (memory bound), when it
 //! has been held `dedup.flush_interval_secs` (a ticker thread sends empty
@@ -25,8 +28,10 @@ use tokio::sync::mpsc;
 const CHANNEL_BATCHES: usize = 8;
 /// Entries per store write.
 const WRITE_BATCH: usize = 20_000;
-/// Chunks waiting for the sink thread.
+/// Chunks waiting for a sink thread.
 const SINK_CHUNKS: usize = 2;
+/// Threads writing chunks to the store.
+const SINK_THREADS: usize = 2;
 
 /// What the writer did.
 #[derive(Clone, Copy, Debug, Default)]
@@ -67,16 +72,27 @@ impl StoreWriter {
                 .context("building the ingest pipeline")?;
         let metrics = pipeline.metrics();
         let (chunks, chunk_receiver) = std::sync::mpsc::sync_channel::<Vec<Entry>>(SINK_CHUNKS);
-        let sink_store = Arc::clone(&store);
-        let sink = std::thread::Builder::new()
-            .name("store-sink".into())
-            .spawn(move || -> anyhow::Result<()> {
-                for chunk in chunk_receiver {
-                    sink_store.write(&chunk).context("writing to the store")?;
-                }
-                Ok(())
-            })
-            .context("cannot start the store sink thread")?;
+        let chunk_receiver = Arc::new(std::sync::Mutex::new(chunk_receiver));
+        let mut sinks = Vec::with_capacity(SINK_THREADS);
+        for number in 0..SINK_THREADS {
+            let sink_store = Arc::clone(&store);
+            let chunk_receiver = Arc::clone(&chunk_receiver);
+            let sink = std::thread::Builder::new()
+                .name(format!("store-sink-{number}"))
+                .spawn(move || -> anyhow::Result<()> {
+                    loop {
+                        // The lock is held only to take one chunk.
+                        let next = match chunk_receiver.lock() {
+                            Ok(receiver) => receiver.recv(),
+                            Err(_) => anyhow::bail!("another store sink thread panicked"),
+                        };
+                        let Ok(chunk) = next else { return Ok(()) };
+                        sink_store.write(&chunk).context("writing to the store")?;
+                    }
+                })
+                .context("cannot start a store sink thread")?;
+            sinks.push(sink);
+        }
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || {
@@ -115,16 +131,24 @@ impl StoreWriter {
                         break;
                     }
                 }
+                let started = std::time::Instant::now();
                 if sink_alive {
                     pipeline.finish(&mut out);
+                    tracing::debug!(entries = out.len(), "draining the dedup cache");
                     write(&mut out, &mut stats);
                 }
                 drop(chunks);
-                let sunk = sink
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("the store sink thread panicked"))?;
-                sunk?;
+                for sink in sinks {
+                    sink.join()
+                        .map_err(|_| anyhow::anyhow!("a store sink thread panicked"))??;
+                }
+                let drained = started.elapsed();
                 store.flush().context("flushing the store")?;
+                tracing::debug!(
+                    drain_ms = drained.as_millis() as u64,
+                    flush_ms = (started.elapsed() - drained).as_millis() as u64,
+                    "store writer drained and flushed"
+                );
                 Ok(stats)
             })
             .context("cannot start the store writer thread")?;
