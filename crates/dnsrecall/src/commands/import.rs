@@ -160,16 +160,28 @@ pub fn run(args: &ImportArgs, config: &Config) -> anyhow::Result<ExitCode> {
 }
 
 fn print_summary(stats: &LineStats, writes: u64, seconds: f64) {
-    let rate = stats.lines as f64 / seconds.max(1e-6);
+    let seconds = seconds.max(1e-6);
+    // Lines of text inputs and frames/packets of binary ones, each with its
+    // own rate (a run may mix both).
+    let mut read = Vec::new();
+    if stats.lines > 0 || stats.messages == 0 {
+        read.push(format!(
+            "{} lines ({:.0}/s)",
+            stats.lines,
+            stats.lines as f64 / seconds
+        ));
+    }
     if stats.messages > 0 {
-        eprintln!(
-            "read {} dnstap frames or packets: {} DNS responses decoded",
-            stats.messages, stats.responses
-        );
+        read.push(format!(
+            "{} dnstap frames or packets ({:.0}/s, {} DNS responses)",
+            stats.messages,
+            stats.messages as f64 / seconds,
+            stats.responses
+        ));
     }
     eprintln!(
-        "imported {} lines in {seconds:.2}s ({rate:.0} lines/s): {} records ({writes} distinct writes), {} comments, {} error responses, {} rejected",
-        stats.lines,
+        "imported {} in {seconds:.2}s: {} records ({writes} distinct writes), {} comments, {} error responses, {} rejected",
+        read.join(" and "),
         stats.entries,
         stats.comments,
         stats.error_responses.values().sum::<u64>(),
