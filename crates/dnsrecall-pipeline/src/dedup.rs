@@ -450,10 +450,22 @@ impl DedupCache {
     }
 
     /// Emits every entry inserted before `cutoff` (cache clock). Returns how
-    /// many were emitted.
+    /// many it emitted.
     pub fn flush_older_than(&mut self, cutoff: u64, out: &mut Vec<Entry>) -> usize {
+        self.flush_older_than_at_most(cutoff, usize::MAX, out)
+    }
+
+    /// Like [`DedupCache::flush_older_than`], emitting at most `max` entries
+    /// (callers loop until fewer come back, so what is in flight between the
+    /// cache and the store stays bounded).
+    pub fn flush_older_than_at_most(
+        &mut self,
+        cutoff: u64,
+        max: usize,
+        out: &mut Vec<Entry>,
+    ) -> usize {
         let mut flushed = 0;
-        while self.slots.front().is_some_and(|slot| slot.born < cutoff) {
+        while flushed < max && self.slots.front().is_some_and(|slot| slot.born < cutoff) {
             self.pop_front(out);
             flushed += 1;
         }
@@ -464,12 +476,20 @@ impl DedupCache {
 
     /// Emits everything (shutdown) and releases the reserved memory.
     pub fn drain_all(&mut self, out: &mut Vec<Entry>) -> usize {
-        let drained = self.slots.len();
+        self.drain_at_most(usize::MAX, out)
+    }
+
+    /// Emits at most `max` entries, oldest first; once empty, releases the
+    /// reserved memory. Returns how many it emitted.
+    pub fn drain_at_most(&mut self, max: usize, out: &mut Vec<Entry>) -> usize {
+        let drained = self.slots.len().min(max);
         out.reserve(drained);
-        while !self.slots.is_empty() {
+        for _ in 0..drained {
             self.pop_front(out);
         }
-        self.release();
+        if self.slots.is_empty() {
+            self.release();
+        }
         self.metrics.drained.add(drained as u64);
         self.publish();
         drained

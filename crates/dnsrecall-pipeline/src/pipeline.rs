@@ -277,15 +277,30 @@ impl Pipeline {
     /// Interval flush: advances the cache clock to `now` (epoch seconds)
     /// and emits entries inserted at least `flush_interval_secs` ago.
     pub fn tick(&mut self, now: u64, out: &mut Vec<Entry>) {
+        self.tick_at_most(now, usize::MAX, out);
+    }
+
+    /// Like [`Pipeline::tick`], emitting at most `max` entries; returns how
+    /// many (call again while it returns `max`).
+    pub fn tick_at_most(&mut self, now: u64, max: usize, out: &mut Vec<Entry>) -> usize {
         self.dedup.set_clock(now);
-        if let Some(cutoff) = now.checked_sub(self.flush_interval) {
-            self.dedup.flush_older_than(cutoff.saturating_add(1), out);
+        match now.checked_sub(self.flush_interval) {
+            Some(cutoff) => self
+                .dedup
+                .flush_older_than_at_most(cutoff.saturating_add(1), max, out),
+            None => 0,
         }
     }
 
     /// Shutdown: emits everything the cache holds.
     pub fn finish(&mut self, out: &mut Vec<Entry>) {
         self.dedup.drain_all(out);
+    }
+
+    /// Shutdown in steps: emits at most `max` entries; returns how many
+    /// (zero once the cache is empty).
+    pub fn finish_at_most(&mut self, max: usize, out: &mut Vec<Entry>) -> usize {
+        self.dedup.drain_at_most(max, out)
     }
 }
 

@@ -89,6 +89,7 @@ proptest! {
         ops in proptest::collection::vec(op_strategy(), 0..200),
         max_entries in prop_oneof![Just(1usize), 1usize..8, Just(1_000_000)],
         max_bytes in prop_oneof![0usize..600, 600usize..4000, Just(1usize << 30)],
+        step in prop_oneof![1usize..4, Just(usize::MAX)],
     ) {
         let mut cache = DedupCache::new(&DedupConfig { max_entries, max_bytes, flush_interval_secs: 10 }).unwrap();
         let mut out = Vec::new();
@@ -102,12 +103,16 @@ proptest! {
                     prop_assert!(cache.len() <= max_entries);
                 }
                 Op::Tick(now) => {
+                    // Flushed and drained in steps of `step` entries, as
+                    // the store writer does, or all at once.
                     cache.set_clock(now);
-                    cache.flush_older_than(now.saturating_sub(10), &mut out);
+                    let cutoff = now.saturating_sub(10);
+                    while cache.flush_older_than_at_most(cutoff, step, &mut out) == step {}
+                    prop_assert!(cache.flush_older_than(cutoff, &mut out) == 0);
                 }
             }
         }
-        cache.drain_all(&mut out);
+        while cache.drain_at_most(step, &mut out) > 0 {}
         prop_assert_eq!(cache.len(), 0);
         let metrics = cache.metrics();
         prop_assert_eq!(metrics.output.get(), out.len() as u64);

@@ -20,17 +20,18 @@ use std::ops::ControlFlow;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use dnsrecall_core::Rtype;
 use dnsrecall_core::store::{RdataQuery, Store, StoreError};
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::{ApiError, AppState};
+use crate::d4::{Internal, Timeout, Unauthorized};
+use crate::{ApiError, AppState, ErrorBody};
 
 /// Largest request body.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -108,19 +109,29 @@ pub fn names_at(
 }
 
 /// The batch route (behind the same authentication as the D4 routes).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/annotate", post(annotate))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(annotate))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
-#[derive(Deserialize)]
+/// A batch of addresses to annotate.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Request {
-    ips: Vec<String>,
-    time: Option<i64>,
-    max_names: Option<usize>,
-    slack: Option<u64>,
+pub struct AnnotateRequest {
+    /// IPv4 or IPv6 addresses (at most 10,000).
+    #[schema(max_items = 10_000, example = json!(["192.0.2.10"]))]
+    pub ips: Vec<String>,
+    /// Epoch seconds: only names whose sighting window holds this time;
+    /// without it every name that ever pointed at the address qualifies.
+    #[schema(minimum = 0)]
+    pub time: Option<i64>,
+    /// Names per address, most recently seen first (default 5).
+    #[schema(minimum = 1, maximum = 100)]
+    pub max_names: Option<usize>,
+    /// Seconds the sighting window is widened by on both sides (default
+    /// 3600).
+    pub slack: Option<u64>,
 }
 
 /// A checked request: addresses (as given, parsed) in request order,
@@ -134,7 +145,7 @@ struct Checked {
 
 /// Checks a body; the addresses come back parsed, in request order.
 fn parse_request(body: &[u8]) -> Result<Checked, ApiError> {
-    let request: Request = serde_json::from_slice(body)
+    let request: AnnotateRequest = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("bad annotate request: {e}")))?;
     if request.ips.len() > MAX_IPS {
         return Err(ApiError::BadRequest(format!(
@@ -168,6 +179,26 @@ fn parse_request(body: &[u8]) -> Result<Checked, ApiError> {
     })
 }
 
+/// Names that pointed at addresses
+///
+/// For each address, the owner names of the A/AAAA records that pointed at
+/// it at `time` (or ever), most recently seen first.
+#[utoipa::path(
+    post,
+    path = "/annotate",
+    tag = "annotate",
+    request_body(content = AnnotateRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Each address as given, with its names", body = BTreeMap<String, Vec<String>>,
+            example = json!({"192.0.2.10": ["www.example.com"]})),
+        (status = 400, description = "A malformed body, address or value, or more than 10,000 addresses", body = ErrorBody),
+        (status = 401, response = inline(Unauthorized)),
+        (status = 413, description = "A body over 1 MiB", body = String, content_type = "text/plain"),
+        (status = 500, response = inline(Internal)),
+        (status = 503, response = inline(Timeout))
+    ),
+    security(("api_key" = []), ("authorization" = []), ("basic" = []))
+)]
 async fn annotate(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let Checked {
         ips,

@@ -13,30 +13,160 @@ use std::net::IpAddr;
 use std::ops::ControlFlow;
 use std::str::FromStr;
 
-use axum::Router;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use dnsrecall_core::cof::{self, CofStyle};
 use dnsrecall_core::store::{NameMatch, RdataQuery, RrsetQuery, Store, TypeFilter};
 use dnsrecall_core::{Entry, Name, Rtype};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, ErrorBody, openapi};
 
 /// Largest page a PyPDNS client may ask for.
 const MAX_PAGE: usize = 10_000;
 
-/// The routes of this module.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/query/{*q}", get(query))
-        .route("/query/", get(empty))
-        .route("/fquery/{*q}", get(fquery))
-        .route("/fquery/", get(empty))
-        .route("/pdns/query/{*q}", get(query))
-        .route("/info", get(info))
+/// The routes of this module, each with its documentation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    let router = OpenApiRouter::with_openapi(Schemas::openapi())
+        .routes(routes!(query_nothing))
+        .routes(routes!(fquery_nothing))
+        .routes(routes!(info));
+    let router = openapi::rest_routes(router, routes!(query));
+    let router = openapi::rest_routes(router, routes!(fquery));
+    openapi::rest_routes(router, routes!(pdns_query))
 }
+
+// ---------------------------------------------------------------- documentation
+
+/// Schemas named by [`QueryResponses`]: `routes!` collects those of
+/// request and response bodies given in `#[utoipa::path]`, not those of
+/// `IntoResponses` types.
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(CofRecord)))]
+struct Schemas;
+
+/// One COF record (draft-dulaunoy-dnsop-passive-dns-cof) as the D4 routes
+/// write it, one per line: names without the trailing dot, rdata in
+/// presentation format, times in epoch seconds.
+///
+/// The lines are written by `dnsrecall_core::cof::write_line`; this type
+/// only describes them. `deny_unknown_fields` makes the schema closed, so a
+/// field added there and not here fails the schemathesis test.
+#[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CofRecord {
+    pub time_first: u64,
+    pub time_last: u64,
+    pub count: u64,
+    pub rrtype: CofRrtype,
+    #[schema(example = "www.example.com")]
+    pub rrname: String,
+    #[schema(example = "192.0.2.10")]
+    pub rdata: String,
+    /// The configured `api.origin`.
+    pub origin: Option<String>,
+    pub bailiwick: Option<String>,
+    pub sensor_id: Option<String>,
+    pub zone_time_first: Option<u64>,
+    pub zone_time_last: Option<u64>,
+}
+
+/// A type mnemonic, or the number of a type without one.
+#[derive(utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum CofRrtype {
+    #[schema(example = "A")]
+    Mnemonic(String),
+    Number(u16),
+}
+
+/// PyPDNS dribble request headers.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct DribbleHeaders {
+    /// Page size (at most 10,000): answer this many records from the
+    /// cursor on; `x-dribble-cursor` names the next page.
+    #[param(rename = "dribble-paginate-count", minimum = 1, nullable = false)]
+    pub count: Option<u64>,
+    /// Offset of the page (a previous answer's `x-dribble-cursor`).
+    #[param(rename = "dribble-paginate-cursor", nullable = false)]
+    pub cursor: Option<u64>,
+    /// Only records of this type (an unknown type answers nothing).
+    #[param(rename = "dribble-filter-rrtype", example = "AAAA", nullable = false)]
+    pub rrtype: Option<String>,
+}
+
+/// Answers of `/query`, `/fquery` and `/pdns/query`.
+#[derive(utoipa::IntoResponses)]
+pub enum QueryResponses {
+    /// COF records, one JSON object per line, latest `time_last` first;
+    /// an empty body when nothing is known.
+    #[response(
+        status = 200,
+        content_type = "application/x-ndjson",
+        headers(
+            ("x-dribble-cursor" = u64, description = "Offset of the next page; absent on the last page"),
+            ("x-dribble-errors" = String, description = "`{\"maxset\":N,\"total_value\":M}` when the answer was cut at `api.max_results`")
+        )
+    )]
+    Records(Vec<CofRecord>),
+    /// A malformed query or dribble header.
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    #[response(status = 401)]
+    Unauthorized(#[to_response] Unauthorized),
+    #[response(status = 500)]
+    Internal(#[to_response] Internal),
+    #[response(status = 503)]
+    Timeout(#[to_response] Timeout),
+}
+
+/// API keys are configured and the request carries none of them.
+#[derive(utoipa::ToResponse)]
+#[response(
+    headers(("www-authenticate" = String, description = "`Basic realm=\"dnsrecall\"`"))
+)]
+pub struct Unauthorized(pub ErrorBody);
+
+/// The store failed (details in the server log, not in the answer).
+#[derive(utoipa::ToResponse)]
+pub struct Internal(pub ErrorBody);
+
+/// The request took longer than `api.request_timeout_secs`.
+#[derive(utoipa::ToResponse)]
+pub struct Timeout;
+
+/// The `/info` answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Info {
+    /// dnsrecall's version.
+    pub version: &'static str,
+    /// Always `dnsrecall`.
+    pub software: &'static str,
+    /// Observations written since the store was created.
+    pub stats: u64,
+    /// Observations per sensor, highest first.
+    pub sensors: Vec<SensorCount>,
+    /// Estimated number of distinct records.
+    pub records: u64,
+    /// Bytes on disk, if known.
+    pub disk_bytes: Option<u64>,
+    /// Retention (`store.max_age_days`) in seconds, if set.
+    pub retention_secs: Option<u64>,
+}
+
+/// Observations of one sensor.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SensorCount {
+    pub sensor_id: String,
+    pub count: u64,
+}
+
+// ---------------------------------------------------------------- routes
 
 /// What a query string asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -57,7 +187,27 @@ pub fn parse_subject(text: &str) -> Result<Subject, ApiError> {
         .map_err(|error| ApiError::BadRequest(format!("invalid query {text:?}: {error}")))
 }
 
-async fn empty() -> Response {
+/// An empty query (answers nothing)
+#[utoipa::path(
+    get,
+    path = "/query/",
+    tag = "D4",
+    responses(QueryResponses),
+    security(("api_key" = []), ("authorization" = []), ("basic" = []))
+)]
+async fn query_nothing() -> Response {
+    ndjson(Vec::new(), HeaderMap::new())
+}
+
+/// An empty query (answers nothing)
+#[utoipa::path(
+    get,
+    path = "/fquery/",
+    tag = "D4",
+    responses(QueryResponses),
+    security(("api_key" = []), ("authorization" = []), ("basic" = []))
+)]
+async fn fquery_nothing() -> Response {
     ndjson(Vec::new(), HeaderMap::new())
 }
 
@@ -238,20 +388,78 @@ fn dribble(headers: &HeaderMap) -> Result<Dribble, ApiError> {
     })
 }
 
+/// Records of a name or an address
+///
+/// Every record of an owner name (all types), or every A/AAAA record whose
+/// address is the query.
+#[utoipa::path(
+    get,
+    path = "/query/{q}",
+    tag = "D4",
+    params(
+        ("q" = String, Path, description = "A name (case-insensitive, may end in a dot) or an IPv4/IPv6 address (strict: `123` is a name)", example = "www.example.com"),
+        DribbleHeaders
+    ),
+    responses(QueryResponses),
+    security(("api_key" = []), ("authorization" = []), ("basic" = []))
+)]
 async fn query(
     State(state): State<AppState>,
-    Path(q): Path<String>,
+    q: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    answer(state, q, headers, false).await
+    answer(state, query_text(q)?, headers, false).await
 }
 
-async fn fquery(
+/// Records of a name or an address (PyPDNS)
+///
+/// `/query` at the default URL of the `pypdns` client.
+#[utoipa::path(
+    get,
+    path = "/pdns/query/{q}",
+    tag = "PyPDNS",
+    params(
+        ("q" = String, Path, description = "A name or an address, as for `/query`", example = "www.example.com"),
+        DribbleHeaders
+    ),
+    responses(QueryResponses),
+    security(("api_key" = []), ("authorization" = []), ("basic" = []))
+)]
+async fn pdns_query(
     State(state): State<AppState>,
-    Path(q): Path<String>,
+    q: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    answer(state, q, headers, true).await
+    answer(state, query_text(q)?, headers, false).await
+}
+
+/// D4 expansion of a name or an address
+///
+/// The names whose rdata is the query, then every record of those names.
+#[utoipa::path(
+    get,
+    path = "/fquery/{q}",
+    tag = "D4",
+    params(
+        ("q" = String, Path, description = "A name or an address", example = "192.0.2.10"),
+        DribbleHeaders
+    ),
+    responses(QueryResponses),
+    security(("api_key" = []), ("authorization" = []), ("basic" = []))
+)]
+async fn fquery(
+    State(state): State<AppState>,
+    q: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    answer(state, query_text(q)?, headers, true).await
+}
+
+/// The query path segment; one that does not decode (not UTF-8) is a 400
+/// in this API's JSON, not axum's text.
+fn query_text(q: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    q.map(|Path(q)| q)
+        .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
 }
 
 async fn answer(
@@ -316,6 +524,21 @@ async fn answer(
     Ok(ndjson(body, response_headers))
 }
 
+/// Store statistics
+///
+/// Observation and record counts, sensors, size on disk, retention.
+#[utoipa::path(
+    get,
+    path = "/info",
+    tag = "D4",
+    responses(
+        (status = 200, body = Info),
+        (status = 401, response = inline(Unauthorized)),
+        (status = 500, response = inline(Internal)),
+        (status = 503, response = inline(Timeout))
+    ),
+    security(("api_key" = []), ("authorization" = []), ("basic" = []))
+)]
 async fn info(State(state): State<AppState>) -> Result<Response, ApiError> {
     let store = state.store.clone();
     let info = blocking(move || {
@@ -323,23 +546,22 @@ async fn info(State(state): State<AppState>) -> Result<Response, ApiError> {
         Ok(store.info()?)
     })
     .await?;
-    let sensors: Vec<serde_json::Value> = info
-        .sensors
-        .iter()
-        .map(|(sensor, count)| serde_json::json!({ "sensor_id": sensor, "count": count }))
-        .collect();
-    let body = serde_json::json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "software": "dnsrecall",
-        "stats": info.observations,
-        "sensors": sensors,
-        "records": info.records_estimate,
-        "disk_bytes": info.disk_bytes,
-        "retention_secs": info.retention_secs,
-    });
+    let body = Info {
+        version: env!("CARGO_PKG_VERSION"),
+        software: "dnsrecall",
+        stats: info.observations,
+        sensors: info
+            .sensors
+            .into_iter()
+            .map(|(sensor_id, count)| SensorCount { sensor_id, count })
+            .collect(),
+        records: info.records_estimate,
+        disk_bytes: info.disk_bytes,
+        retention_secs: info.retention_secs,
+    };
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
+        serde_json::to_string(&body).map_err(|_| ApiError::Task)?,
     )
         .into_response())
 }

@@ -22,7 +22,6 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -33,6 +32,9 @@ use dnsrecall_core::{Entry, Name, Rtype};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 
@@ -53,18 +55,399 @@ struct Dnsdb {
     keys: Arc<KeyRegistry>,
 }
 
-/// The DNSDB routes, with their own authentication (403, quotas).
-pub fn routes(state: &AppState) -> Router<AppState> {
+/// The DNSDB routes, with their own authentication (403, quotas), each
+/// with its documentation.
+pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
     let dnsdb = Dnsdb {
         app: state.clone(),
         keys: Arc::new(KeyRegistry::new(state.config.dnsdb_keys_file.clone())),
     };
-    Router::new()
+    lookup_routes(OpenApiRouter::with_openapi(Schemas::openapi()))
+        .routes(routes!(ping))
+        .routes(routes!(rate_limit))
+        .routes(routes!(v1_rate_limit))
+        // The documented paths above are matched first. These catch the
+        // lenient forms the generic handlers also read (empty segments, a
+        // trailing slash) and answer anything else with DNSDB's text 404.
         .route("/dnsdb/v2/{*rest}", get(v2))
         .route("/dnsdb/v2", get(not_found))
         .route("/dnsdb/v2/", get(not_found))
         .route("/lookup/{*rest}", get(v1))
         .with_state(dnsdb)
+}
+
+// ---------------------------------------------------------------- documentation
+
+/// Schemas named by the `IntoResponses` types below, which `routes!` does
+/// not collect.
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(LookupLine, SummarizeLine)))]
+struct Schemas;
+
+/// DNSDB's path values, one percent-decoded segment each.
+const OWNER: &str = "Owner name: exact, `*.example.com` (the name and every name below it), \
+    `www.example.*` (names starting with these labels) or `+.example.com` (exactly one label more)";
+const RRTYPE: &str =
+    "A type mnemonic in any case, `TYPEnnn`, `ANY` (every type but DNSSEC) or `ANY-DNSSEC`";
+const BAILIWICK: &str = "Only records with this bailiwick (the zone that served them)";
+const RAW_OWNER: &str =
+    "The owner name in DNS wire format, as hex (`0366736902696f00` = `fsi.io.`)";
+const RDATA_NAME: &str = "A name inside rdata (NS, CNAME, MX, SRV, PTR, SOA, SVCB targets): \
+    exact, `*.example.com` or `www.example.*`";
+const ADDRESS: &str = "An IPv4 or IPv6 address, a prefix `ADDR,LEN` (or `ADDR/LEN`, percent-encoded), \
+    or a range `FIRST-LAST` of one family";
+const ADDRESS_RRTYPE: &str = "`A`, `AAAA` or `ANY`";
+const RAW_RDATA: &str = "Rdata in DNS wire format, as hex (`c000020a` = the A record 192.0.2.10)";
+
+/// Declares, for each path below `lookup/`, the three documented
+/// operations that share its parameters (v2 lookup, v2 summarize, v1
+/// lookup), and [`lookup_routes`] registering them. Each handler runs the
+/// generic one ([`v2`], [`v1`]), which reads the raw path itself.
+macro_rules! lookups {
+    ($(
+        $what:literal: ($lookup:ident, $summarize:ident, $legacy:ident)
+            $suffix:literal, params($($param:tt)*);
+    )*) => {
+        $(
+            #[utoipa::path(
+                get,
+                path = concat!("/dnsdb/v2/lookup/", $suffix),
+                tag = "DNSDB v2",
+                summary = concat!("Look up ", $what),
+                params($($param)*, LookupQuery),
+                responses(LookupAnswer, DnsdbErrors),
+                security(("api_key" = []))
+            )]
+            async fn $lookup(
+                dnsdb: State<Dnsdb>,
+                raw: Query<HashMap<String, String>>,
+                request: Request,
+            ) -> Result<Response, Failure> {
+                v2(dnsdb, raw, request).await
+            }
+
+            #[utoipa::path(
+                get,
+                path = concat!("/dnsdb/v2/summarize/", $suffix),
+                tag = "DNSDB v2",
+                summary = concat!("Summarize ", $what),
+                params($($param)*, LookupQuery, SummarizeQuery),
+                responses(SummarizeAnswer, DnsdbErrors),
+                security(("api_key" = []))
+            )]
+            async fn $summarize(
+                dnsdb: State<Dnsdb>,
+                raw: Query<HashMap<String, String>>,
+                request: Request,
+            ) -> Result<Response, Failure> {
+                v2(dnsdb, raw, request).await
+            }
+
+            #[utoipa::path(
+                get,
+                path = concat!("/lookup/", $suffix),
+                tag = "DNSDB v1",
+                summary = concat!("Look up ", $what, " (v1)"),
+                params($($param)*, LookupQuery),
+                responses(V1Answer, DnsdbErrors),
+                security(("api_key" = []))
+            )]
+            async fn $legacy(
+                dnsdb: State<Dnsdb>,
+                raw: Query<HashMap<String, String>>,
+                request: Request,
+            ) -> Result<Response, Failure> {
+                v1(dnsdb, raw, request).await
+            }
+        )*
+
+        /// Registers the documented lookups.
+        fn lookup_routes(router: OpenApiRouter<Dnsdb>) -> OpenApiRouter<Dnsdb> {
+            router $(
+                .routes(routes!($lookup))
+                .routes(routes!($summarize))
+                .routes(routes!($legacy))
+            )*
+        }
+    };
+}
+
+lookups! {
+    "the records of an owner name":
+        (lookup_rrset_name, summarize_rrset_name, v1_lookup_rrset_name)
+        "rrset/name/{owner}",
+        params(("owner" = String, Path, description = OWNER, example = "www.example.com"));
+    "the records of an owner name and type":
+        (lookup_rrset_name_type, summarize_rrset_name_type, v1_lookup_rrset_name_type)
+        "rrset/name/{owner}/{rrtype}",
+        params(
+            ("owner" = String, Path, description = OWNER, example = "*.example.com"),
+            ("rrtype" = String, Path, description = RRTYPE, example = "A")
+        );
+    "the records of an owner name and type in a bailiwick":
+        (lookup_rrset_name_type_bailiwick, summarize_rrset_name_type_bailiwick, v1_lookup_rrset_name_type_bailiwick)
+        "rrset/name/{owner}/{rrtype}/{bailiwick}",
+        params(
+            ("owner" = String, Path, description = OWNER, example = "www.example.com"),
+            ("rrtype" = String, Path, description = RRTYPE, example = "ANY"),
+            ("bailiwick" = String, Path, description = BAILIWICK, example = "example.com")
+        );
+    "the records of a raw owner name":
+        (lookup_rrset_raw, summarize_rrset_raw, v1_lookup_rrset_raw)
+        "rrset/raw/{hex}",
+        params(("hex" = String, Path, description = RAW_OWNER, pattern = "^([0-9A-Fa-f]{2})+$",
+            example = "03777777076578616d706c6503636f6d00"));
+    "the records of a raw owner name and type":
+        (lookup_rrset_raw_type, summarize_rrset_raw_type, v1_lookup_rrset_raw_type)
+        "rrset/raw/{hex}/{rrtype}",
+        params(
+            ("hex" = String, Path, description = RAW_OWNER, pattern = "^([0-9A-Fa-f]{2})+$",
+                example = "03777777076578616d706c6503636f6d00"),
+            ("rrtype" = String, Path, description = RRTYPE, example = "AAAA")
+        );
+    "the records whose rdata holds a name":
+        (lookup_rdata_name, summarize_rdata_name, v1_lookup_rdata_name)
+        "rdata/name/{name}",
+        params(("name" = String, Path, description = RDATA_NAME, example = "ns1.example.com"));
+    "the records of a type whose rdata holds a name":
+        (lookup_rdata_name_type, summarize_rdata_name_type, v1_lookup_rdata_name_type)
+        "rdata/name/{name}/{rrtype}",
+        params(
+            ("name" = String, Path, description = RDATA_NAME, example = "*.example.net"),
+            ("rrtype" = String, Path, description = RRTYPE, example = "CNAME")
+        );
+    "the A/AAAA records of addresses":
+        (lookup_rdata_ip, summarize_rdata_ip, v1_lookup_rdata_ip)
+        "rdata/ip/{ip}",
+        params(("ip" = String, Path, description = ADDRESS, example = "192.0.2.0,24"));
+    "the A or AAAA records of addresses":
+        (lookup_rdata_ip_type, summarize_rdata_ip_type, v1_lookup_rdata_ip_type)
+        "rdata/ip/{ip}/{rrtype}",
+        params(
+            ("ip" = String, Path, description = ADDRESS, example = "192.0.2.10"),
+            ("rrtype" = String, Path, description = ADDRESS_RRTYPE,
+                pattern = "^([Aa]|[Aa]{4}|[Aa][Nn][Yy])$", example = "A")
+        );
+    "the records with raw rdata":
+        (lookup_rdata_raw, summarize_rdata_raw, v1_lookup_rdata_raw)
+        "rdata/raw/{hex}",
+        params(("hex" = String, Path, description = RAW_RDATA, pattern = "^([0-9A-Fa-f]{2})+$",
+            example = "c000020a"));
+    "the records of a type with raw rdata":
+        (lookup_rdata_raw_type, summarize_rdata_raw_type, v1_lookup_rdata_raw_type)
+        "rdata/raw/{hex}/{rrtype}",
+        params(
+            ("hex" = String, Path, description = RAW_RDATA, pattern = "^([0-9A-Fa-f]{2})+$",
+                example = "c000020a"),
+            ("rrtype" = String, Path, description = RRTYPE, example = "A")
+        );
+}
+
+/// Whether the server is up
+///
+/// Needs no key.
+#[utoipa::path(
+    get,
+    path = "/dnsdb/v2/ping",
+    tag = "DNSDB v2",
+    responses(
+        (status = 200, description = "`{\"ping\":\"ok\"}`", body = Ping),
+        (status = 503, description = "The request took longer than `api.request_timeout_secs`")
+    )
+)]
+async fn ping(
+    dnsdb: State<Dnsdb>,
+    raw: Query<HashMap<String, String>>,
+    request: Request,
+) -> Result<Response, Failure> {
+    v2(dnsdb, raw, request).await
+}
+
+/// Quota of the key
+///
+/// Daily lookups and burst rate (from `api.dnsdb_keys_file`), and the
+/// server's result and offset limits.
+#[utoipa::path(
+    get,
+    path = "/dnsdb/v2/rate_limit",
+    tag = "DNSDB v2",
+    responses(
+        (status = 200, body = RateLimitAnswer),
+        (status = 403, description = "A missing or unknown `X-API-Key`", body = String, content_type = "text/plain"),
+        (status = 503, description = "The request took longer than `api.request_timeout_secs`")
+    ),
+    security(("api_key" = []))
+)]
+async fn rate_limit(
+    dnsdb: State<Dnsdb>,
+    raw: Query<HashMap<String, String>>,
+    request: Request,
+) -> Result<Response, Failure> {
+    v2(dnsdb, raw, request).await
+}
+
+/// Quota of the key (v1)
+///
+/// `rate_limit` in the v1 layout (pretty-printed JSON).
+#[utoipa::path(
+    get,
+    path = "/lookup/rate_limit",
+    tag = "DNSDB v1",
+    responses(
+        (status = 200, body = RateLimitAnswer),
+        (status = 403, description = "A missing or unknown `X-API-Key`", body = String, content_type = "text/plain"),
+        (status = 503, description = "The request took longer than `api.request_timeout_secs`")
+    ),
+    security(("api_key" = []))
+)]
+async fn v1_rate_limit(
+    dnsdb: State<Dnsdb>,
+    raw: Query<HashMap<String, String>>,
+    request: Request,
+) -> Result<Response, Failure> {
+    v1(dnsdb, raw, request).await
+}
+
+/// Query parameters of lookups and summaries (§1.4); unknown ones are
+/// ignored.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LookupQuery {
+    /// Most results (default 10,000; `0` = the server's maximum,
+    /// `api.dnsdb_max_results`).
+    pub limit: Option<u64>,
+    /// Results to skip first (at most `api.dnsdb_offset_max`, else 416).
+    pub offset: Option<u64>,
+    /// Only records first seen at or before this time (epoch seconds;
+    /// negative: seconds before now).
+    pub time_first_before: Option<i64>,
+    /// Only records first seen at or after this time.
+    pub time_first_after: Option<i64>,
+    /// Only records last seen at or before this time.
+    pub time_last_before: Option<i64>,
+    /// Only records last seen at or after this time.
+    pub time_last_after: Option<i64>,
+    /// Accepted and ignored: rows are always aggregated.
+    #[param(value_type = Option<String>, pattern = "^(t|true|True|TRUE|1|f|false|False|FALSE|0)$")]
+    pub aggr: Option<bool>,
+    /// Times as RFC 3339 strings instead of epoch seconds.
+    #[param(value_type = Option<String>, pattern = "^(t|true|True|TRUE|1|f|false|False|FALSE|0)$")]
+    pub humantime: Option<bool>,
+    /// Client software name: accepted and ignored.
+    pub swclient: Option<String>,
+    /// Client software version: accepted and ignored.
+    pub version: Option<String>,
+    /// Request identifier: accepted and ignored.
+    pub id: Option<String>,
+}
+
+/// The summarize-only parameter.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SummarizeQuery {
+    /// Stop (with `limited`) once the counts add up to this.
+    #[param(minimum = 1)]
+    pub max_count: Option<u64>,
+}
+
+/// One line of a v2 lookup's SAF stream.
+#[derive(utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum LookupLine {
+    Condition(SafCondition),
+    Result { obj: ObjOut },
+}
+
+/// One line of a v2 summarize SAF stream.
+#[derive(utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum SummarizeLine {
+    Condition(SafCondition),
+    Result { obj: SummaryOut },
+}
+
+/// A SAF condition line (written by hand in `terminator` and `saf_body`;
+/// closed, so an unexpected field fails the schemathesis test).
+#[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SafCondition {
+    pub cond: SafCond,
+    /// Why the stream ended early (`limited`, `failed`).
+    pub msg: Option<String>,
+}
+
+/// `begin` first, `ongoing` as a keepalive, one of the others last.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SafCond {
+    Begin,
+    Ongoing,
+    Succeeded,
+    Limited,
+    Failed,
+}
+
+/// The `ping` answer.
+#[derive(utoipa::ToSchema)]
+pub struct Ping {
+    /// Always `ok`.
+    pub ping: String,
+}
+
+/// A v2 lookup answer.
+#[derive(utoipa::IntoResponses)]
+pub enum LookupAnswer {
+    /// A SAF stream, one JSON object per line: `{"cond":"begin"}`, one
+    /// `{"obj":...}` per record, then `succeeded`, `limited` (the limit cut
+    /// the answer) or `failed` (the scan failed after the status was
+    /// sent). Nothing found is `begin` then `succeeded`.
+    #[response(status = 200, content_type = "application/x-ndjson")]
+    Stream(Vec<LookupLine>),
+}
+
+/// A v2 summarize answer.
+#[derive(utoipa::IntoResponses)]
+pub enum SummarizeAnswer {
+    /// A SAF stream: `begin`, one `{"obj":...}` summary, then `succeeded`
+    /// or `limited` (`limit` or `max_count` reached).
+    #[response(status = 200, content_type = "application/x-ndjson")]
+    Stream(Vec<SummarizeLine>),
+}
+
+/// A v1 lookup answer.
+#[derive(utoipa::IntoResponses)]
+pub enum V1Answer {
+    /// The records as bare JSON lines, one `DnsdbRecord` per line (rdata as
+    /// an array on rrset lookups, a string on rdata lookups); nothing found
+    /// is a 404.
+    #[response(status = 200, content_type = "application/json")]
+    Lines,
+}
+
+/// DNSDB's errors: short text bodies, `Error: ...`.
+#[derive(utoipa::IntoResponses)]
+pub enum DnsdbErrors {
+    /// A malformed path segment, value or parameter.
+    #[response(status = 400, content_type = "text/plain")]
+    BadRequest(String),
+    /// A missing or unknown `X-API-Key`.
+    #[response(status = 403, content_type = "text/plain")]
+    Forbidden(String),
+    /// An unknown lookup kind; in v1 also nothing found.
+    #[response(status = 404, content_type = "text/plain")]
+    NotFound(String),
+    /// `offset` beyond `api.dnsdb_offset_max`.
+    #[response(status = 416, content_type = "text/plain")]
+    OffsetTooLarge(String),
+    /// The key's daily quota or burst rate is used up.
+    #[response(status = 429, content_type = "text/plain")]
+    QuotaExceeded(String),
+    /// v1: the scan failed (v2 reports it in the stream).
+    #[response(status = 500, content_type = "text/plain")]
+    Internal(String),
+    /// The request took longer than `api.request_timeout_secs`.
+    #[response(status = 503)]
+    Timeout,
 }
 
 async fn not_found() -> Response {
@@ -449,9 +832,11 @@ impl Params {
 
 // ---------------------------------------------------------------- output
 
-#[derive(Serialize)]
+/// A time: epoch seconds, or RFC 3339 with `humantime`.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
-enum Time {
+#[schema(as = DnsdbTime)]
+pub enum Time {
     Epoch(u64),
     Human(String),
 }
@@ -470,15 +855,21 @@ fn time(t: u64, human: bool) -> Time {
     }
 }
 
-#[derive(Serialize)]
+/// Rdata in presentation format: an array on rrset lookups, a string on
+/// rdata lookups in v1.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
-enum RdataOut {
+#[schema(as = DnsdbRdata)]
+pub enum RdataOut {
     One(String),
     Many([String; 1]),
 }
 
-#[derive(Serialize)]
-struct ObjOut {
+/// One record in DNSDB's shape: FQDN names (trailing dot), `TYPEnnn` for
+/// types without a mnemonic, bailiwick on rrset lookups only.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = DnsdbRecord)]
+pub struct ObjOut {
     count: u64,
     time_first: Time,
     time_last: Time,
@@ -519,8 +910,10 @@ fn result_object(entry: &Entry, rrset: bool, rdata_array: bool, human: bool) -> 
     }
 }
 
-#[derive(Serialize)]
-struct SummaryOut {
+/// A summary: total count, number of records, time span.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = DnsdbSummary)]
+pub struct SummaryOut {
     count: u64,
     num_results: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -959,32 +1352,71 @@ impl Dnsdb {
         }
     }
 
-    fn rate(&self, key: &str) -> serde_json::Value {
+    fn rate(&self, key: &str) -> RateLimitAnswer {
         let config = &self.app.config;
-        let mut rate = serde_json::Map::new();
-        match self.keys.current().get(key).copied().unwrap_or_default() {
-            Limits {
-                quota: Some(quota), ..
-            } => {
+        let limits = self.keys.current().get(key).copied().unwrap_or_default();
+        let (reset, limit, remaining) = match limits.quota {
+            Some(quota) => {
                 let used = self.keys.used_today(key);
-                rate.insert("reset".into(), next_midnight(now()).into());
-                rate.insert("limit".into(), quota.into());
-                rate.insert("remaining".into(), quota.saturating_sub(used).into());
+                (
+                    Quota::Number(next_midnight(now())),
+                    Quota::Number(quota),
+                    Quota::Number(quota.saturating_sub(used)),
+                )
             }
-            Limits { quota: None, .. } => {
-                rate.insert("reset".into(), "n/a".into());
-                rate.insert("limit".into(), "unlimited".into());
-                rate.insert("remaining".into(), "n/a".into());
-            }
+            None => (
+                Quota::Text("n/a"),
+                Quota::Text("unlimited"),
+                Quota::Text("n/a"),
+            ),
+        };
+        RateLimitAnswer {
+            rate: RateLimit {
+                reset,
+                limit,
+                remaining,
+                burst_size: limits.burst.map(|(size, _)| size),
+                burst_window: limits.burst.map(|(_, window)| window),
+                results_max: config.dnsdb_max_results,
+                offset_max: config.dnsdb_offset_max,
+            },
         }
-        if let Some((size, window)) = self.keys.current().get(key).and_then(|l| l.burst) {
-            rate.insert("burst_size".into(), size.into());
-            rate.insert("burst_window".into(), window.into());
-        }
-        rate.insert("results_max".into(), config.dnsdb_max_results.into());
-        rate.insert("offset_max".into(), config.dnsdb_offset_max.into());
-        serde_json::json!({ "rate": rate })
     }
+}
+
+/// The `rate_limit` answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RateLimitAnswer {
+    pub rate: RateLimit,
+}
+
+/// A key's quota and the server's limits.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RateLimit {
+    /// When the daily quota resets (epoch seconds), `n/a` without a quota.
+    pub reset: Quota,
+    /// Lookups per UTC day, or `unlimited`.
+    pub limit: Quota,
+    /// Lookups left today, `n/a` without a quota.
+    pub remaining: Quota,
+    /// Lookups allowed per burst window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst_size: Option<u64>,
+    /// Burst window in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst_window: Option<u64>,
+    /// Most results one query may return.
+    pub results_max: u64,
+    /// Largest `offset` accepted.
+    pub offset_max: u64,
+}
+
+/// A number, or a word where there is none (`n/a`, `unlimited`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Quota {
+    Number(u64),
+    Text(&'static str),
 }
 
 fn next_midnight(now: u64) -> u64 {

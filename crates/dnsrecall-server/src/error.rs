@@ -3,6 +3,7 @@
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dnsrecall_core::store::StoreError;
+use serde::Serialize;
 
 /// An API failure.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +22,13 @@ pub enum ApiError {
     Task,
 }
 
+/// The JSON body of a D4, PyPDNS or annotate error.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What was wrong (`internal error` for server faults).
+    pub error: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = match &self {
@@ -37,7 +45,7 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        let body = serde_json::json!({ "error": message }).to_string();
+        let body = serde_json::to_string(&ErrorBody { error: message }).unwrap_or_default();
         let mut response =
             (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
         if status == StatusCode::UNAUTHORIZED {

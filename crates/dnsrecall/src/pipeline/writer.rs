@@ -118,8 +118,16 @@ impl StoreWriter {
                 let mut sink_alive = true;
                 while let Some(batch) = receiver.blocking_recv() {
                     if batch.is_empty() {
-                        pipeline.tick(now(), &mut out);
-                        sink_alive = write(&mut out, &mut stats);
+                        // In steps, so at most one chunk waits here while
+                        // the sinks work (entries inserted in the same
+                        // second all come due together).
+                        let now = now();
+                        while sink_alive
+                            && pipeline.tick_at_most(now, WRITE_BATCH, &mut out) == WRITE_BATCH
+                        {
+                            sink_alive = write(&mut out, &mut stats);
+                        }
+                        sink_alive = sink_alive && write(&mut out, &mut stats);
                     } else {
                         stats.entries += batch.len() as u64;
                         pipeline.process_batch(batch, &mut out);
@@ -133,8 +141,10 @@ impl StoreWriter {
                 }
                 let started = std::time::Instant::now();
                 if sink_alive {
-                    pipeline.finish(&mut out);
-                    tracing::debug!(entries = out.len(), "draining the dedup cache");
+                    tracing::debug!(entries = pipeline.dedup().len(), "draining the dedup cache");
+                    while pipeline.finish_at_most(WRITE_BATCH, &mut out) > 0
+                        && write(&mut out, &mut stats)
+                    {}
                     write(&mut out, &mut stats);
                 }
                 drop(chunks);
