@@ -76,7 +76,7 @@ pub struct RocksConfig {
 impl Default for RocksConfig {
     fn default() -> Self {
         RocksConfig {
-            block_cache_bytes: 64 << 20,
+            block_cache_bytes: 512 << 20,
             write_buffer_bytes: 64 << 20,
             background_jobs: 2,
             max_age_secs: None,

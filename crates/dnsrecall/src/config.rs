@@ -134,7 +134,7 @@ impl Default for ApiSection {
 impl Default for StoreSection {
     fn default() -> Self {
         StoreSection {
-            block_cache_mib: 64,
+            block_cache_mib: 512,
             write_buffer_mib: 64,
             recent_names: 1 << 20,
             max_age_days: 0,
