@@ -396,6 +396,24 @@ fn exported_with_bailiwick(dir: &TestDir) -> Vec<(Key, Option<String>)> {
         .collect()
 }
 
+/// Imports `capture` into `dir` with this configuration; the records
+/// stored, with their bailiwicks.
+fn import_with_config(dir: &TestDir, capture: &Path, config: &str) -> Vec<(Key, Option<String>)> {
+    let file = dir.path("dnsrecall.toml");
+    std::fs::write(&file, config).expect("config");
+    let output = dir
+        .command(&["--config", file.to_str().expect("path"), "import"])
+        .arg(capture)
+        .output()
+        .expect("import");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    exported_with_bailiwick(dir)
+}
+
 /// Captured upstream answers (RD clear) are verified by reconstruction:
 /// with the built-in IANA hints the lab's server (127.0.0.1/::1) is known
 /// for no zone, so its records are dropped as out of bailiwick, while the
@@ -412,19 +430,7 @@ fn captured_upstream_answers_are_verified_by_reconstruction() {
 
     // Default policy, built-in hints.
     let dir = TestDir::new();
-    let config = dir.path("dnsrecall.toml");
-    std::fs::write(&config, ports).expect("config");
-    let output = dir
-        .command(&["--config", config.to_str().expect("path"), "import"])
-        .arg(&capture)
-        .output()
-        .expect("import");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stored = exported_with_bailiwick(&dir);
+    let stored = import_with_config(&dir, &capture, ports);
     let keys: BTreeSet<Key> = stored.iter().map(|(k, _)| k.clone()).collect();
     assert_eq!(keys, recursive, "exactly the answers given to stubs");
     assert!(stored.iter().all(|(_, b)| b.is_none()));
@@ -437,26 +443,11 @@ fn captured_upstream_answers_are_verified_by_reconstruction() {
         ".  3600000 NS lab-root.\nlab-root. 3600000 A 127.0.0.1\nlab-root. 3600000 AAAA ::1\n",
     )
     .expect("hints");
-    let config = dir.path("dnsrecall.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "{ports}[pipeline.bailiwick]\nroot_hints = {:?}\n",
-            hints.to_str().expect("path")
-        ),
-    )
-    .expect("config");
-    let output = dir
-        .command(&["--config", config.to_str().expect("path"), "import"])
-        .arg(&capture)
-        .output()
-        .expect("import");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let config = format!(
+        "{ports}[pipeline.bailiwick]\nroot_hints = {:?}\n",
+        hints.to_str().expect("path")
     );
-    let stored = exported_with_bailiwick(&dir);
+    let stored = import_with_config(&dir, &capture, &config);
     let keys: BTreeSet<Key> = stored.iter().map(|(k, _)| k.clone()).collect();
     let all: BTreeSet<Key> = recursive.union(&upstream).cloned().collect();
     assert_eq!(keys, all, "every record kept");
