@@ -15,6 +15,7 @@ pub mod auth;
 pub mod d4;
 pub mod dnsdb;
 mod error;
+pub mod metrics;
 pub mod openapi;
 
 use std::future::Future;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<ApiConfig>,
     pub keys: Arc<ApiKeys>,
+    /// What `/metrics` reports (empty: no samples).
+    pub metrics: Vec<metrics::MetricsSource>,
 }
 
 /// The whole HTTP application.
@@ -88,6 +91,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::frame())
         .merge(d4::routes())
         .merge(annotate::routes())
+        .merge(metrics::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
@@ -165,6 +169,7 @@ mod tests {
             store: Arc::new(Empty),
             config: Arc::new(ApiConfig::default()),
             keys: Arc::new(ApiKeys::default()),
+            metrics: Vec::new(),
         }
     }
 

@@ -34,7 +34,7 @@ pub const BASIC: &str = "basic";
         title = "dnsrecall",
         description = "Passive DNS query APIs: D4/CIRCL COF (`/query`, `/fquery`, `/info`), \
             PyPDNS (`/pdns/query`), DNSDB v2 SAF (`/dnsdb/v2/...`) and v1 (`/lookup/...`), \
-            flow annotation (`/annotate`).\n\n\
+            flow annotation (`/annotate`), ingest counters (`/metrics`).\n\n\
             Authentication applies only when the server has API keys configured \
             (`api.api_keys`, `api.api_keys_file`, `api.dnsdb_keys_file`); without keys the API is open. \
             D4, PyPDNS and annotate routes answer 401 without a key, DNSDB routes 403."
@@ -46,6 +46,7 @@ pub const BASIC: &str = "basic";
         (name = "DNSDB v2", description = "Farsight/DomainTools DNSDB API v2: Streaming API Framing (SAF) over NDJSON"),
         (name = "DNSDB v1", description = "The legacy DNSDB layout: bare JSON lines, 404 when nothing is found"),
         (name = "annotate", description = "Batch address-to-names lookups for flow records"),
+        (name = "metrics", description = "Ingest counters in the Prometheus text format"),
         (name = "meta", description = "This document")
     )
 )]

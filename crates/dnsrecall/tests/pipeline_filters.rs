@@ -69,6 +69,30 @@ fn deny_list_edits_apply_while_serving() {
         0,
         "denied names must not be stored"
     );
+    // The decisions are visible at /metrics (Prometheus text format).
+    let metrics = server.get("/metrics", &[]);
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/plain")),
+        "{:?}",
+        metrics.headers
+    );
+    let value = |name: &str| -> u64 {
+        metrics
+            .body
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing:\n{}", metrics.body))
+    };
+    assert!(value("dnsrecall_pipeline_filter_dropped_denied_name_total") > 0);
+    assert!(value("dnsrecall_dnstap_frames_received_total") > 0);
+    assert!(
+        metrics
+            .body
+            .contains("# TYPE dnsrecall_pipeline_dedup_entries gauge")
+    );
 
     // Edit the list while the server runs: google.com is allowed again.
     std::fs::write(&deny, "subdomain:example.invalid\n").unwrap();

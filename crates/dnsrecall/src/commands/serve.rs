@@ -37,6 +37,22 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), "serving the query API");
+        let pipeline_metrics = writer.metrics();
+        let context = SourceContext {
+            entries: Some(writer.sender()),
+            shutdown: shutdown.clone(),
+            metrics: Arc::new(std::sync::Mutex::new(vec![Arc::new(move || {
+                pipeline_metrics.snapshot()
+            })])),
+        };
+        let mut tasks = sources::dnstap::start(&config.dnstap, &context).await?;
+        tasks.extend(sources::capture::start(&config.capture, &context).await?);
+        let metrics = context
+            .metrics
+            .lock()
+            .map(|sources| sources.clone())
+            .unwrap_or_default();
+        drop(context);
         let state = AppState {
             store: store.clone() as Arc<dyn Store>,
             config: Arc::new(ApiConfig {
@@ -48,11 +64,8 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
                 dnsdb_keys_file: config.api.dnsdb_keys_file.clone(),
             }),
             keys: Arc::new(ApiKeys::new(&keys)),
+            metrics,
         };
-        let context = SourceContext { entries: Some(writer.sender()), shutdown: shutdown.clone() };
-        let mut tasks = sources::dnstap::start(&config.dnstap, &context).await?;
-        tasks.extend(sources::capture::start(&config.capture, &context).await?);
-        drop(context);
         tokio::spawn(reload_on_sighup(filters.clone()));
         let stop = shutdown.clone();
         let signal = async move {

@@ -580,6 +580,8 @@ pub async fn start(
     let server_config = config.server_config();
     let metrics = Arc::new(Metrics::default());
     let stats = Arc::new(DnstapStats::default());
+    let exported = Arc::clone(&metrics);
+    context.register_metrics(Arc::new(move || exported.snapshot()));
 
     // Bind and load everything before spawning anything.
     let tcp = match config.tcp {

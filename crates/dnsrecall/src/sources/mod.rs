@@ -17,6 +17,17 @@ pub struct SourceContext {
     pub entries: Option<mpsc::Sender<Batch>>,
     /// Cancelled on SIGINT/SIGTERM: stop accepting, drain, return.
     pub shutdown: CancellationToken,
+    /// Where a source registers its counters for `/metrics`.
+    pub metrics: std::sync::Arc<std::sync::Mutex<Vec<dnsrecall_server::metrics::MetricsSource>>>,
+}
+
+impl SourceContext {
+    /// Registers a source of `/metrics` samples.
+    pub fn register_metrics(&self, source: dnsrecall_server::metrics::MetricsSource) {
+        if let Ok(mut sources) = self.metrics.lock() {
+            sources.push(source);
+        }
+    }
 }
 
 /// The shape of a binary file importer (`dnstap`, `capture`): a
