@@ -446,7 +446,10 @@ impl BailiwickVerifier {
         if let Some(zone) = &meta.query_zone {
             entries.retain_mut(|entry| {
                 if entry.record.rrname.is_subdomain_of(zone) {
-                    entry.record.bailiwick = Some(zone.clone());
+                    // Decoders usually set it already: no new allocation then.
+                    if entry.record.bailiwick.as_ref() != Some(zone) {
+                        entry.record.bailiwick = Some(zone.clone());
+                    }
                     verified += 1;
                     return true;
                 }
