@@ -882,6 +882,18 @@ fn live_capture_on_loopback() {
         "{udp:?}"
     );
 
+    // The capture counters are exported at /metrics.
+    let metrics = server.get("/metrics", &[]).body;
+    let packets: u64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("dnsrecall_capture_packets_total ")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no capture packets counter:\n{metrics}"));
+    assert!(packets >= 10, "{packets} packets for 5 queries and answers");
+
     // A last query right before SIGTERM: the final batch is flushed.
     assert!(kdig(port, &["ns1.capture.test", "A"]).contains("127.0.0.1"));
     let started = Instant::now();

@@ -391,6 +391,8 @@ pub async fn start(
     if let Some(interface) = &config.interface {
         let live = config.live_config(interface);
         let metrics = Arc::new(Metrics::new());
+        let exported = Arc::clone(&metrics);
+        context.register_metrics(Arc::new(move || exported.snapshot()));
         let capture = LiveCapture::start(&live, &decoder_config, metrics.clone()).map_err(|e| {
             anyhow::anyhow!(
                 "cannot capture on {interface} (filter {:?}): {e}",
@@ -417,6 +419,8 @@ pub async fn start(
             PcapFileReader::open_with_metrics(path, &decoder_config, Arc::new(Metrics::new()))
                 .map_err(|e| anyhow::anyhow!("capture file {}: {e}", path.display()))?;
         let sensor = config.sensor_id.as_deref().map(Arc::from);
+        let exported = Arc::clone(reader.metrics());
+        context.register_metrics(Arc::new(move || exported.snapshot()));
         let decoder = ResponseDecoder::new(config, sensor, reader.metrics().clone());
         let context = context.clone();
         let name = format!("capture-file:{}", path.display());
