@@ -1,10 +1,13 @@
--- wrk script: GET PREFIX .. KEY for the keys of a file, in turn.
+-- wrk script: GET PREFIX .. KEY for the keys of a file, in turn; with an
+-- API_KEY, every request sends it as X-API-Key with Accept:
+-- application/x-ndjson (the DNSDB API, bench/dnsdb/run.sh).
 --
---   wrk -t2 -c16 -d10s --latency -s bench/rotate.lua URL -- KEYS_FILE [PREFIX]
+--   wrk -t2 -c16 -d10s --latency -s bench/rotate.lua URL -- KEYS_FILE [PREFIX [API_KEY]]
 --
 -- Every thread loads the file and starts at its own offset, so the threads
 -- do not ask for the same key at the same moment. done() prints one line
--- starting with "JSON " that bench/query.sh parses (latencies in µs).
+-- starting with "JSON " that bench/query.sh and bench/dnsdb/run.sh parse
+-- (latencies in µs).
 
 local keys = {}
 local next_key = 1
@@ -17,8 +20,12 @@ function setup(thread)
 end
 
 function init(args)
-  local file = args[1] or error("usage: -- KEYS_FILE [PREFIX]")
+  local file = args[1] or error("usage: -- KEYS_FILE [PREFIX [API_KEY]]")
   prefix = args[2] or prefix
+  if args[3] then
+    wrk.headers["X-API-Key"] = args[3]
+    wrk.headers["Accept"] = "application/x-ndjson"
+  end
   for line in io.lines(file) do
     if #line > 0 then
       keys[#keys + 1] = line

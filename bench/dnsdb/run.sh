@@ -20,7 +20,7 @@
 #      api.dnsdb_max_results raised for the scans, a key in
 #      api.dnsdb_keys_file sent as X-API-Key), after 200-name/200-address
 #      sanity checks:
-#      a. wrk -t2 -cN --latency -s bench/dnsdb/rotate.lua, after a 3 s
+#      a. wrk -t2 -cN --latency -s bench/rotate.lua, after a 3 s
 #         warm-up, at N = 4 and 16: /dnsdb/v2/ping (reference, the cheapest
 #         route), /dnsdb/v2/lookup/rrset/name/NAME over names.txt and
 #         /dnsdb/v2/lookup/rdata/ip/ADDR over ips.txt: requests/s, p50/p90/p99,
@@ -317,10 +317,10 @@ run_wrk() { # run_wrk TAG ROUTE CONNECTIONS: writes $RUN_DIR/wrk-TAGROUTE-cCONNE
   cpu_before=$(process_cpu_seconds "$SERVER_PID")
   busy_before=$(machine_busy_seconds)
   {
-    echo "\$ wrk -t$threads -c$conns -d$DURATION --latency -s bench/dnsdb/rotate.lua $BASE -- $(route_keys "$route") $(route_prefix "$route") KEY"
+    echo "\$ wrk -t$threads -c$conns -d$DURATION --latency -s bench/rotate.lua $BASE -- $(route_keys "$route") $(route_prefix "$route") KEY"
     echo "loadavg before: $(loadavg)"
     /usr/bin/time -f 'wrk CPU seconds: %U user %S system' \
-      wrk -t"$threads" -c"$conns" -d"$DURATION" --latency -s bench/dnsdb/rotate.lua "$BASE" -- \
+      wrk -t"$threads" -c"$conns" -d"$DURATION" --latency -s bench/rotate.lua "$BASE" -- \
       "$(route_keys "$route")" "$(route_prefix "$route")" "$API_KEY"
   } >"$out" 2>&1
   cpu_after=$(process_cpu_seconds "$SERVER_PID")
@@ -337,7 +337,7 @@ wrk_warm_up() {
   local route
   for route in $ROUTES; do
     [ "$route" = ping ] && continue
-    wrk -t"$THREADS" -c16 -d3s -s bench/dnsdb/rotate.lua "$BASE" -- "$(route_keys "$route")" "$(route_prefix "$route")" "$API_KEY" >/dev/null 2>&1
+    wrk -t"$THREADS" -c16 -d3s -s bench/rotate.lua "$BASE" -- "$(route_keys "$route")" "$(route_prefix "$route")" "$API_KEY" >/dev/null 2>&1
   done
 }
 # wrk_round TAG: every route at every connection count; appends to WRK_ROWS.
@@ -590,7 +590,7 @@ Load average: generate $(phase_load generate); import + compact + export $(phase
 
 Server: \`dnsrecall --config data/serve.toml serve\` ([serve-config.toml](serve-config.toml): default store
 settings (store.block_cache_mib 512 by default); api.dnsdb_max_results = $max_results; one key in api.dnsdb_keys_file).
-\`wrk -t$THREADS -cN -d$DURATION --latency -s bench/dnsdb/rotate.lua $BASE -- KEYS_FILE PREFIX KEY\` after a 3 s
+\`wrk -t$THREADS -cN -d$DURATION --latency -s bench/rotate.lua $BASE -- KEYS_FILE PREFIX KEY\` after a 3 s
 warm-up per route; the script sends X-API-Key and Accept: application/x-ndjson; each answer is SAF
 (begin, rows, succeeded). Sanity ([sanity.txt](sanity.txt)): rrset/name $sanity_names sampled names, rdata/ip
 $sanity_ips sampled addresses answered with their rows; no key → 403.

@@ -26,15 +26,19 @@ fn value(samples: &[(&str, &str, u64)], name: &str) -> u64 {
         .2
 }
 
-#[test]
-fn response_goes_through_filter_bailiwick_and_dedup() {
-    let deny = "exact:blocked.example.\ntype:TXT\n";
+/// The default pipeline with one deny list.
+fn pipeline_denying(deny: &str) -> Pipeline {
     let set = FilterSet::from_texts(&[], &[("deny".into(), deny.to_string())]).unwrap();
-    let mut pipeline = Pipeline::new(
+    Pipeline::new(
         &PipelineConfig::default(),
         Arc::new(ArcSwap::from_pointee(set)),
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn response_goes_through_filter_bailiwick_and_dedup() {
+    let mut pipeline = pipeline_denying("exact:blocked.example.\ntype:TXT\n");
     let metrics = pipeline.metrics();
     let meta = ResponseMeta {
         server: Some("198.41.0.4".parse().unwrap()),
@@ -165,13 +169,7 @@ fn documented_config_parses() {
 /// entries no response covers are plain records.
 #[test]
 fn batches_apply_each_response_meta() {
-    let deny = "client:10.9.0.0/16\n";
-    let set = FilterSet::from_texts(&[], &[("deny".into(), deny.to_string())]).unwrap();
-    let mut pipeline = Pipeline::new(
-        &PipelineConfig::default(),
-        Arc::new(ArcSwap::from_pointee(set)),
-    )
-    .unwrap();
+    let mut pipeline = pipeline_denying("client:10.9.0.0/16\n");
     let metrics = pipeline.metrics();
     let stranger: std::net::IpAddr = "192.0.2.99".parse().unwrap();
     let mut batch = dnsrecall_pipeline::Batch::default();

@@ -89,7 +89,7 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
         writes = written.writes,
         "store writer finished"
     );
-    store.flush().context("flushing the store")?;
+    // `finish` flushed the store (memtables and WAL).
     result?;
     Ok(ExitCode::SUCCESS)
 }

@@ -122,12 +122,14 @@ impl StoreWriter {
                         // the sinks work (entries inserted in the same
                         // second all come due together).
                         let now = now();
-                        while sink_alive
-                            && pipeline.tick_at_most(now, WRITE_BATCH, &mut out) == WRITE_BATCH
-                        {
+                        loop {
+                            let full =
+                                pipeline.tick_at_most(now, WRITE_BATCH, &mut out) == WRITE_BATCH;
                             sink_alive = write(&mut out, &mut stats);
+                            if !full || !sink_alive {
+                                break;
+                            }
                         }
-                        sink_alive = sink_alive && write(&mut out, &mut stats);
                     } else {
                         stats.entries += batch.len() as u64;
                         pipeline.process_batch(batch, &mut out);
@@ -142,10 +144,13 @@ impl StoreWriter {
                 let started = std::time::Instant::now();
                 if sink_alive {
                     tracing::debug!(entries = pipeline.dedup().len(), "draining the dedup cache");
-                    while pipeline.finish_at_most(WRITE_BATCH, &mut out) > 0
-                        && write(&mut out, &mut stats)
-                    {}
-                    write(&mut out, &mut stats);
+                    // The first round also writes what the last batch left.
+                    loop {
+                        let more = pipeline.finish_at_most(WRITE_BATCH, &mut out) > 0;
+                        if !write(&mut out, &mut stats) || !more {
+                            break;
+                        }
+                    }
                 }
                 drop(chunks);
                 for sink in sinks {

@@ -299,11 +299,11 @@ impl ResponseDecoder {
             additional: self.additional,
         };
         match decode_response(&payload.message, &context, &mut out.entries) {
-            Ok(summary) => {
+            Ok(mut summary) => {
                 out.close_response(ResponseMeta {
                     server: Some(payload.src),
                     query_zone: None,
-                    qname: summary.qname.clone(),
+                    qname: summary.qname.take(),
                     client: Some(payload.dst),
                     sensor_id: context.sensor_id,
                     time: payload.ts_sec,
