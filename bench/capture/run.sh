@@ -25,7 +25,7 @@ cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/root/.cache/dnsrecall-target-release}"
 RUN_DIR="${CAPTURE_RUN_DIR:-bench/runs/capture-$(date +%F)-$(hostname -s)}"
 DOUBLINGS="${CAPTURE_DOUBLINGS:-11}"
-DATA=/work/shared/data/pcap
+DATA="$PWD/tests/data/pcap"
 BIN="${DNSRECALL_BIN:-$CARGO_TARGET_DIR/release/dnsrecall}"
 mkdir -p "$RUN_DIR"
 RUN_DIR="$(cd "$RUN_DIR" && pwd)"

@@ -9,7 +9,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dnsrecall_capture::{CaptureConfig, Decoder, Metrics};
 use pcap_parser::{PcapBlockOwned, PcapError};
 
-const CAPTURE: &str = "/work/shared/data/pcap/unbound/unbound_lo.pcap";
+const CAPTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/data/pcap/unbound/unbound_lo.pcap"
+);
 const TARGET_PACKETS: usize = 200_000;
 
 /// The capture's frames with their timestamps and link type.

@@ -4,8 +4,10 @@
 //! record types and rdata in wire and presentation form ([`rdata`]), the
 //! record and its sightings ([`record`]) — how records are read from and
 //! written to the interchange formats (COF NDJSON in [`cof`], passivedns
-//! `||` logs in [`passivedns`]), how DNS responses become records
-//! ([`decode`]), and the storage contract ([`store`]).
+//! `||` logs in [`passivedns`]), what a DNS message event is
+//! ([`message::DnsMessage`], shared by every message input and output), how
+//! DNS responses become records ([`decode`]), and the storage contract
+//! ([`store`]).
 //!
 //! It must not know about any storage engine, network protocol, HTTP or the
 //! command line: those live in `dnsrecall-store`, `dnsrecall-dnstap`,
@@ -13,6 +15,7 @@
 
 pub mod cof;
 pub mod decode;
+pub mod message;
 pub mod name;
 pub mod passivedns;
 pub mod rdata;

@@ -1,5 +1,5 @@
 //! Every rdata of the independent reference decodings (tshark + dnspython,
-//! `../shared/data/*/*.expected.jsonl`) goes through our parser into wire
+//! `tests/data/*/*.expected.jsonl`) goes through our parser into wire
 //! form and back to presentation format, and must equal dnspython's text up
 //! to two documented naming conventions:
 //!
@@ -18,10 +18,10 @@ use dnsrecall_core::Rtype;
 use dnsrecall_core::rdata::{from_presentation, to_presentation};
 
 fn expected_files() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data");
     let mut files = Vec::new();
     for group in ["pcap", "dnstap"] {
-        for source in std::fs::read_dir(root.join(group)).expect("shared data") {
+        for source in std::fs::read_dir(root.join(group)).expect("tests/data") {
             for file in std::fs::read_dir(source.unwrap().path()).unwrap() {
                 let path = file.unwrap().path();
                 if path.to_string_lossy().ends_with(".expected.jsonl") {

@@ -9,7 +9,10 @@ use dnsrecall_dnstap::framestream::Frame;
 use dnsrecall_dnstap::{FileReader, FrameCodec, decode_dnstap};
 use tokio_util::codec::{Decoder, Encoder};
 
-const SOURCE: &str = "/work/shared/data/dnstap/unbound/unbound_resolver.dnstap";
+const SOURCE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/data/dnstap/unbound/unbound_resolver.dnstap"
+);
 const TARGET_FRAMES: usize = 100_000;
 
 fn stream() -> (Bytes, usize) {

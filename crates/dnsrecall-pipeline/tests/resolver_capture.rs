@@ -11,7 +11,10 @@ use dnsrecall_pipeline::bailiwick::{BailiwickConfig, BailiwickVerifier};
 use dnsrecall_pipeline::{Hints, ResponseMeta};
 use serde_json::Value;
 
-const CAPTURE: &str = "/work/shared/data/dnstap/unbound/unbound_resolver.dnstap.expected.jsonl";
+const CAPTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/data/dnstap/unbound/unbound_resolver.dnstap.expected.jsonl"
+);
 
 /// The resolver forwards/stubs `test.` and the two reverse zones to
 /// 127.0.0.1@5301 and ::1@5301 (data README, "unbound material"): that

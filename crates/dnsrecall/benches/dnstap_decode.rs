@@ -17,7 +17,10 @@ use dnsrecall_core::decode::{ResponseContext, decode_response};
 use dnsrecall_core::{Entry, Name};
 use dnsrecall_dnstap::{FileReader, decode_dnstap};
 
-const FALLBACK: &str = "/work/shared/data/dnstap/unbound/unbound_resolver.dnstap";
+const FALLBACK: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/data/dnstap/unbound/unbound_resolver.dnstap"
+);
 
 fn frames() -> Vec<Bytes> {
     let (path, limit, replicate) = match std::env::var("DNSRECALL_BENCH_DNSTAP") {

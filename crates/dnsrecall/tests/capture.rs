@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::{TestDir, encode, free_port, shared_data};
+use util::{TestDir, encode, free_port, test_data};
 
 /// The ports the reference decodings treated as DNS (53 plus tshark's
 /// decode-as list in `tools/extract_rr.py`).
@@ -203,7 +203,7 @@ const DOCUMENTED_DIFFERENCES: &[(&str, &str, &str, &str, &str)] = &[];
 
 fn captures() -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let root = shared_data().join("pcap");
+    let root = test_data().join("pcap");
     for dir in std::fs::read_dir(&root).expect("shared pcap folder") {
         let dir = dir.expect("entry").path();
         for file in std::fs::read_dir(&dir).expect("source folder") {
@@ -407,7 +407,7 @@ fn import_with_config(dir: &TestDir, capture: &Path, config: &str) -> Vec<(Key, 
 /// with a bailiwick that encloses its name.
 #[test]
 fn captured_upstream_answers_are_verified_by_reconstruction() {
-    let capture = shared_data().join("pcap/unbound/unbound_lo.pcap");
+    let capture = test_data().join("pcap/unbound/unbound_lo.pcap");
     let (recursive, upstream) = keys_by_rd(&capture);
     let upstream_only: BTreeSet<&Key> = upstream.difference(&recursive).collect();
     assert!(upstream_only.len() > 20, "the capture has upstream answers");
@@ -571,7 +571,7 @@ fn malformed_responses_are_counted_not_fatal() {
 
 #[test]
 fn query_only_captures_store_nothing() {
-    let root = shared_data().join("pcap/go-dnscollector");
+    let root = test_data().join("pcap/go-dnscollector");
     for name in [
         "dnsdump_ip4_fragmented_query.pcap",
         "dnsdump_ip6_fragmented_query.pcap",
@@ -598,7 +598,7 @@ fn frame_offsets(pcap: &[u8]) -> Vec<usize> {
 
 #[test]
 fn truncated_capture_keeps_what_came_before_and_fails() {
-    let capture = shared_data().join("pcap/unbound/unbound_lo.pcap");
+    let capture = test_data().join("pcap/unbound/unbound_lo.pcap");
     let bytes = std::fs::read(&capture).expect("capture");
     let offsets = frame_offsets(&bytes);
     let cut_frame = offsets.len() / 2; // 0-based index of the frame cut in half

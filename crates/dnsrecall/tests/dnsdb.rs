@@ -200,7 +200,7 @@ fn dnsdb2_client_answers_equal_the_imported_data() {
     let dir = TestDir::new();
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/sample.cof.ndjson");
     let mut files = vec![sample];
-    for entry in std::fs::read_dir(util::shared_data().join("cof")).unwrap() {
+    for entry in std::fs::read_dir(util::test_data().join("cof")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "ndjson") {
             files.push(path);

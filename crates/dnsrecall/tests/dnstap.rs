@@ -41,14 +41,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::{Server, TestDir, encode, free_port, shared_data};
+use util::{Server, TestDir, encode, free_port, test_data};
 
 type RecordKey = (String, String, String);
 
 const CONTENT_TYPE: &str = "protobuf:dnstap.Dnstap";
 
 fn dnstap_dir() -> PathBuf {
-    shared_data().join("dnstap")
+    test_data().join("dnstap")
 }
 
 /// The Frame Streams files of the shared data (bind9's files are raw

@@ -8,7 +8,7 @@ mod util;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use util::{TestDir, encode, shared_data};
+use util::{TestDir, encode, test_data};
 
 /// (rrname, rrtype, normalised rdata) → (first, last, count)
 type Expected = BTreeMap<(String, String, String), (u64, u64, u64)>;
@@ -164,7 +164,7 @@ fn server_triples(server: &util::Server, name: &str) -> Expected {
 
 #[test]
 fn every_imported_triple_is_served() {
-    let data = shared_data();
+    let data = test_data();
     let passivedns = files_in(&data.join("passivedns"), ".log");
     let cof = files_in(&data.join("cof"), ".ndjson");
     let mut expected = Expected::new();
@@ -316,7 +316,7 @@ fn bad_lines_are_counted_with_places() {
 #[test]
 fn compressed_inputs_and_stdin() {
     use std::io::Write;
-    let data = shared_data();
+    let data = test_data();
     let sample = std::fs::read(data.join("cof/cof-draft-08_examples.ndjson")).unwrap();
     let dir = TestDir::new();
     let gz = dir.path("sample.ndjson.gz");
@@ -352,7 +352,7 @@ fn compressed_inputs_and_stdin() {
 
 #[test]
 fn export_then_import_reproduces_the_records() {
-    let data = shared_data();
+    let data = test_data();
     let mut inputs = files_in(&data.join("passivedns"), ".log");
     inputs.extend(files_in(&data.join("cof"), ".ndjson"));
     let first = TestDir::new();

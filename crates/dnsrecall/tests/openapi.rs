@@ -133,7 +133,7 @@ fn schemathesis_finds_no_server_errors_or_schema_violations() {
     let dir = TestDir::new();
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let sample = manifest.join("../../samples/sample.cof.ndjson");
-    let draft = util::shared_data().join("cof/cof-draft-08_examples.ndjson");
+    let draft = util::test_data().join("cof/cof-draft-08_examples.ndjson");
     // The documented example of the bailiwick paths, so they find data.
     let bailiwick = dir.path("bailiwick.ndjson");
     std::fs::write(

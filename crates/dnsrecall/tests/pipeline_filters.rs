@@ -7,7 +7,7 @@ mod util;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use util::{TestDir, shared_data};
+use util::{TestDir, test_data};
 
 fn replay(file: &std::path::Path, port: u16) {
     let status = Command::new("fstrm_replay")
@@ -60,7 +60,7 @@ fn deny_list_edits_apply_while_serving() {
         "--dnstap-tcp",
         &listen,
     ]);
-    let file = shared_data().join("dnstap/go-dnscollector/dnstap.fstrm");
+    let file = test_data().join("dnstap/go-dnscollector/dnstap.fstrm");
 
     replay(&file, dnstap_port);
     std::thread::sleep(Duration::from_millis(2500));

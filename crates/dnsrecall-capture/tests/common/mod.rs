@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use dnsrecall_capture::{CaptureConfig, DnsPayload, PcapFileReader};
 
-pub const DATA: &str = "/work/shared/data/pcap";
+/// The repository's captures (`tests/data/pcap`, see tests/data/README.md).
+pub const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/pcap");
 
 /// Ports the reference decodings treated as DNS (53 plus tshark decode-as).
 pub fn reference_config() -> CaptureConfig {

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use dnsrecall_dnstap::FileReader;
 
-pub const DATA: &str = "/work/shared/data/dnstap";
+/// The repository's dnstap files (`tests/data/dnstap`, see tests/data/README.md).
+pub const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/dnstap");
 
 /// The Frame Streams files with their reference decodings.
 pub fn fstrm_files() -> Vec<PathBuf> {

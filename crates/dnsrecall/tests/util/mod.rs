@@ -10,16 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The shared test data (`../shared/data` next to the repository).
-pub fn shared_data() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidate = manifest.join("../../../shared/data");
-    assert!(
-        candidate.is_dir(),
-        "shared test data not found at {}",
-        candidate.display()
-    );
-    candidate.canonicalize().unwrap_or(candidate)
+/// The repository's test data (`tests/data/`, see its README).
+pub fn test_data() -> PathBuf {
+    dnsrecall_testkit::data_dir()
 }
 
 pub struct TestDir {
