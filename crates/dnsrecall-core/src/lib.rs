@@ -11,7 +11,7 @@
 //!
 //! It must not know about any storage engine, network protocol, HTTP or the
 //! command line: those live in `dnsrecall-store`, `dnsrecall-dnstap`,
-//! `dnsrecall-capture`, `dnsrecall-server` and the `dnsrecall` binary.
+//! `dnsrecall-capture`, `dnsrecall-http` and the `dnsrecall` binary.
 
 pub mod cof;
 pub mod decode;

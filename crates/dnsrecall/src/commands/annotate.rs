@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use dnsrecall_core::store::Store;
-use dnsrecall_server::annotate::{self, Sighting};
+use dnsrecall_http::annotate::{self, Sighting};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{AnnotateArgs, FlowFormat};

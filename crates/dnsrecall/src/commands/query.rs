@@ -17,8 +17,8 @@ use anyhow::{Context, bail};
 use dnsrecall_core::Rtype;
 use dnsrecall_core::cof::{self, CofStyle};
 use dnsrecall_core::store::TypeFilter;
-use dnsrecall_server::d4::{self, Subject};
-use dnsrecall_server::dnsdb::{self, Lookup};
+use dnsrecall_http::d4::{self, Subject};
+use dnsrecall_http::dnsdb::{self, Lookup};
 
 use crate::cli::{OutputFormat, QueryArgs};
 use crate::config::Config;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use dnsrecall_core::store::Store;
-use dnsrecall_server::{ApiConfig, ApiKeys, AppState};
+use dnsrecall_http::{ApiConfig, ApiKeys, AppState};
 
 use crate::config::Config;
 use crate::pipeline::writer::StoreWriter;
@@ -72,7 +72,7 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
             shutdown_signal().await;
             stop.cancel();
         };
-        let served = dnsrecall_server::serve(listener, dnsrecall_server::router(state), signal)
+        let served = dnsrecall_http::serve(listener, dnsrecall_http::router(state), signal)
             .await
             .context("HTTP server failed");
         // The sources drain what they hold, then drop their senders.

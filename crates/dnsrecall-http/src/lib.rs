@@ -1,4 +1,4 @@
-//! dnsrecall-server: the HTTP query APIs.
+//! dnsrecall-http: the HTTP query APIs.
 //!
 //! It owns the routes and their compatibility rules: the D4/CIRCL COF
 //! server ([`d4`]: `/query`, `/fquery`, `/info`), the PyPDNS layout with
