@@ -1,7 +1,7 @@
-//! Flow annotation: which names pointed at an address at a given time.
+//! `POST /annotate`: which names pointed at addresses at a given time.
 //!
-//! The lookup ([`sightings`], [`names_at`]) is shared by `dnsrecall
-//! annotate` and the batch endpoint `POST /annotate`:
+//! The lookup is the query engine's (`dnsrecall_query::annotate`:
+//! `sightings`, `names_at`), shared with `dnsrecall annotate`:
 //!
 //! ```text
 //! POST /annotate  {"ips": ["192.0.2.1", ...], "time": 1700000000, "max_names": 5}
@@ -16,21 +16,18 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::ops::ControlFlow;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use dnsrecall_core::Rtype;
-use dnsrecall_core::store::{RdataQuery, Store, StoreError};
+use dnsrecall_query::annotate::{names_at, sightings};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::d4::{Internal, Timeout, Unauthorized};
+use crate::error::{Internal, Timeout, Unauthorized};
 use crate::{ApiError, AppState, ErrorBody};
 
 /// Largest request body.
@@ -41,72 +38,7 @@ pub const MAX_IPS: usize = 10_000;
 pub const DEFAULT_MAX_NAMES: usize = 5;
 /// Largest `max_names` accepted (keeps answers bounded: 10,000 × 100 names).
 pub const MAX_NAMES_CAP: usize = 100;
-/// Default widening of a sighting window: a record seen until T probably
-/// still resolved shortly after (TTLs, caches), and one first seen at T was
-/// probably in place shortly before.
-pub const DEFAULT_SLACK_SECS: u64 = 3600;
-
-/// One A/AAAA record pointing at an address: who and when.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Sighting {
-    /// Owner name without the trailing dot.
-    pub name: Arc<str>,
-    pub time_first: u64,
-    pub time_last: u64,
-}
-
-/// Every A/AAAA record whose address is `ip`, most recently seen first
-/// (then by name, so the order is deterministic).
-pub fn sightings(store: &dyn Store, ip: IpAddr) -> Result<Vec<Sighting>, StoreError> {
-    let mut out = Vec::new();
-    store.scan_rdata(
-        &RdataQuery::Address {
-            first: ip,
-            last: ip,
-        },
-        &mut |entry| {
-            if matches!(entry.record.rrtype, Rtype::A | Rtype::AAAA) {
-                out.push(Sighting {
-                    name: Arc::from(entry.record.rrname.to_dotless()),
-                    time_first: entry.seen.time_first,
-                    time_last: entry.seen.time_last,
-                });
-            }
-            ControlFlow::Continue(())
-        },
-    )?;
-    out.sort_by(|a, b| {
-        b.time_last
-            .cmp(&a.time_last)
-            .then_with(|| a.name.cmp(&b.name))
-    });
-    Ok(out)
-}
-
-/// The names of `sightings` (sorted as [`sightings`] returns them) whose
-/// window `time_first - slack ..= time_last + slack` holds `time` (any time
-/// when `None`), without repeats, at most `max`.
-pub fn names_at(
-    sightings: &[Sighting],
-    time: Option<u64>,
-    slack: u64,
-    max: usize,
-) -> Vec<Arc<str>> {
-    let mut names: Vec<Arc<str>> = Vec::new();
-    for sighting in sightings {
-        if names.len() >= max {
-            break;
-        }
-        let inside = time.is_none_or(|t| {
-            sighting.time_first.saturating_sub(slack) <= t
-                && t <= sighting.time_last.saturating_add(slack)
-        });
-        if inside && !names.contains(&sighting.name) {
-            names.push(sighting.name.clone());
-        }
-    }
-    names
-}
+pub use dnsrecall_query::annotate::DEFAULT_SLACK_SECS;
 
 /// The batch route (behind the same authentication as the D4 routes).
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -228,34 +160,6 @@ async fn annotate(State(state): State<AppState>, body: Bytes) -> Result<Response
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sighting(name: &str, first: u64, last: u64) -> Sighting {
-        Sighting {
-            name: Arc::from(name),
-            time_first: first,
-            time_last: last,
-        }
-    }
-
-    #[test]
-    fn names_at_fences_dedups_and_caps() {
-        let list = [
-            sighting("b.example", 100, 200),
-            sighting("a.example", 10, 50),
-            sighting("b.example", 0, 40),
-        ];
-        let names = |t, slack, max| {
-            names_at(&list, t, slack, max)
-                .iter()
-                .map(|n| n.to_string())
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(names(Some(150), 0, 5), ["b.example"]);
-        assert_eq!(names(Some(30), 0, 5), ["a.example", "b.example"]);
-        assert_eq!(names(Some(60), 0, 5), Vec::<String>::new());
-        assert_eq!(names(Some(60), 10, 5), ["a.example"]);
-        assert_eq!(names(None, 0, 1), ["b.example"]);
-    }
 
     #[test]
     fn request_checks() {

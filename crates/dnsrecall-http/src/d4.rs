@@ -1,5 +1,4 @@
-//! The D4/CIRCL passive DNS routes (`/query`, `/fquery`, `/info`) and the
-//! PyPDNS layout (`/pdns/query`) with dribble pagination.
+//! The D4/CIRCL passive DNS routes (`/query`, `/fquery`, `/info`).
 //!
 //! Compatible with analyzer-d4-passivedns and CIRCL's service, minus their
 //! bugs (`reference/cof-d4.md` §5): every rrtype is served, nothing is
@@ -7,27 +6,26 @@
 //! deterministic (time_last descending), names are case-insensitive, only
 //! strict addresses are addresses, times and counts are integers, an empty
 //! answer is a 200 with an empty body, and `/info` works on an empty store.
-
-use std::collections::BTreeSet;
-use std::net::IpAddr;
-use std::ops::ControlFlow;
-use std::str::FromStr;
+//! The lookups themselves are `dnsrecall_query::d4`'s; the PyPDNS dribble
+//! headers, which these routes honour too, are in [`crate::pypdns`].
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use dnsrecall_core::Entry;
 use dnsrecall_core::cof::{self, CofStyle};
-use dnsrecall_core::store::{NameMatch, RdataQuery, RrsetQuery, Store, TypeFilter};
-use dnsrecall_core::{Entry, Name, Rtype};
+use dnsrecall_core::store::TypeFilter;
+use dnsrecall_query::d4::{self, Subject};
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::blocking::blocking;
+// `metrics.rs` names the error answers from here.
+pub(crate) use crate::error::{Internal, Timeout, Unauthorized};
+use crate::pypdns::{DribbleHeaders, dribble};
 use crate::{ApiError, AppState, ErrorBody, openapi};
-
-/// Largest page a PyPDNS client may ask for.
-const MAX_PAGE: usize = 10_000;
 
 /// The routes of this module, each with its documentation.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -36,11 +34,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(fquery_nothing))
         .routes(routes!(info));
     let router = openapi::rest_routes(router, routes!(query));
-    let router = openapi::rest_routes(router, routes!(fquery));
-    openapi::rest_routes(router, routes!(pdns_query))
+    openapi::rest_routes(router, routes!(fquery))
 }
 
-// ---------------------------------------------------------------- documentation
+//---- documentation ---------------------------------------------------------
 
 /// Schemas named by [`QueryResponses`]: `routes!` collects those of
 /// request and response bodies given in `#[utoipa::path]`, not those of
@@ -84,22 +81,6 @@ pub enum CofRrtype {
     Number(u16),
 }
 
-/// PyPDNS dribble request headers.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Header)]
-pub struct DribbleHeaders {
-    /// Page size (at most 10,000): answer this many records from the
-    /// cursor on; `x-dribble-cursor` names the next page.
-    #[param(rename = "dribble-paginate-count", minimum = 1, nullable = false)]
-    pub count: Option<u64>,
-    /// Offset of the page (a previous answer's `x-dribble-cursor`).
-    #[param(rename = "dribble-paginate-cursor", nullable = false)]
-    pub cursor: Option<u64>,
-    /// Only records of this type (an unknown type answers nothing).
-    #[param(rename = "dribble-filter-rrtype", example = "AAAA", nullable = false)]
-    pub rrtype: Option<String>,
-}
-
 /// Answers of `/query`, `/fquery` and `/pdns/query`.
 #[derive(utoipa::IntoResponses)]
 pub enum QueryResponses {
@@ -124,21 +105,6 @@ pub enum QueryResponses {
     #[response(status = 503)]
     Timeout(#[to_response] Timeout),
 }
-
-/// API keys are configured and the request carries none of them.
-#[derive(utoipa::ToResponse)]
-#[response(
-    headers(("www-authenticate" = String, description = "`Basic realm=\"dnsrecall\"`"))
-)]
-pub struct Unauthorized(pub ErrorBody);
-
-/// The store failed (details in the server log, not in the answer).
-#[derive(utoipa::ToResponse)]
-pub struct Internal(pub ErrorBody);
-
-/// The request took longer than `api.request_timeout_secs`.
-#[derive(utoipa::ToResponse)]
-pub struct Timeout;
 
 /// The `/info` answer.
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -166,26 +132,7 @@ pub struct SensorCount {
     pub count: u64,
 }
 
-// ---------------------------------------------------------------- routes
-
-/// What a query string asks for.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Subject {
-    Address(IpAddr),
-    Name(Name),
-}
-
-/// Strict reading of a query: an IPv4 dotted quad or an IPv6 address is an
-/// address (so `123` is a name); anything else must be a domain name.
-pub fn parse_subject(text: &str) -> Result<Subject, ApiError> {
-    let text = text.trim();
-    if let Ok(address) = IpAddr::from_str(text) {
-        return Ok(Subject::Address(address));
-    }
-    Name::from_presentation(text)
-        .map(Subject::Name)
-        .map_err(|error| ApiError::BadRequest(format!("invalid query {text:?}: {error}")))
-}
+//---- routes ----------------------------------------------------------------
 
 /// An empty query (answers nothing)
 #[utoipa::path(
@@ -219,175 +166,6 @@ fn ndjson(body: Vec<u8>, mut headers: HeaderMap) -> Response {
     (headers, body).into_response()
 }
 
-/// Collected answer with the total seen before the cap.
-pub struct Collected {
-    pub entries: Vec<Entry>,
-    pub total: usize,
-}
-
-/// The D4 `/query` answer for `subject`, sorted, at most `cap` records.
-pub fn lookup(
-    store: &dyn Store,
-    subject: &Subject,
-    types: TypeFilter,
-    cap: usize,
-) -> Result<Collected, ApiError> {
-    let mut collected = collect_query(store, subject, types, cap)?;
-    sort_entries(&mut collected.entries);
-    Ok(collected)
-}
-
-fn collect_query(
-    store: &dyn Store,
-    subject: &Subject,
-    types: TypeFilter,
-    cap: usize,
-) -> Result<Collected, ApiError> {
-    let mut collected = Collected {
-        entries: Vec::new(),
-        total: 0,
-    };
-    let mut visit = |entry: Entry| {
-        collected.total += 1;
-        if collected.entries.len() < cap {
-            collected.entries.push(entry);
-        }
-        ControlFlow::Continue(())
-    };
-    match subject {
-        Subject::Address(address) => {
-            let query = RdataQuery::Address {
-                first: *address,
-                last: *address,
-            };
-            store.scan_rdata(&query, &mut visit)?;
-        }
-        Subject::Name(name) => {
-            let query = RrsetQuery {
-                name: NameMatch::Exact(name.clone()),
-                types,
-                bailiwick: None,
-            };
-            store.scan_rrset(&query, &mut visit)?;
-        }
-    }
-    Ok(collected)
-}
-
-/// The old D4 expansion: names whose rdata is the subject, then every
-/// record of those names.
-fn collect_fquery(store: &dyn Store, subject: &Subject, cap: usize) -> Result<Collected, ApiError> {
-    let mut names = BTreeSet::new();
-    let mut add_name = |entry: Entry| {
-        names.insert(entry.record.rrname);
-        ControlFlow::Continue(())
-    };
-    match subject {
-        Subject::Address(address) => store.scan_rdata(
-            &RdataQuery::Address {
-                first: *address,
-                last: *address,
-            },
-            &mut add_name,
-        )?,
-        Subject::Name(name) => store.scan_rdata(
-            &RdataQuery::Name {
-                name: NameMatch::Exact(name.clone()),
-                types: TypeFilter::All,
-            },
-            &mut add_name,
-        )?,
-    }
-    let mut collected = Collected {
-        entries: Vec::new(),
-        total: 0,
-    };
-    for name in names {
-        let part = collect_query(
-            store,
-            &Subject::Name(name),
-            TypeFilter::All,
-            cap.saturating_sub(collected.entries.len()),
-        )?;
-        collected.total += part.total;
-        collected.entries.extend(part.entries);
-    }
-    Ok(collected)
-}
-
-/// Deterministic order: latest first, then by name, type and rdata.
-fn sort_entries(entries: &mut [Entry]) {
-    entries.sort_by(|a, b| {
-        b.seen
-            .time_last
-            .cmp(&a.seen.time_last)
-            .then_with(|| a.record.rrname.cmp(&b.record.rrname))
-            .then_with(|| a.record.rrtype.cmp(&b.record.rrtype))
-            .then_with(|| a.record.rdata.cmp(&b.record.rdata))
-    });
-}
-
-/// Runs a blocking store read off the async workers.
-///
-/// At most one store read per core runs at a time: with a blocking thread
-/// per request, 16 concurrent clients meant ~45 threads on 2 cores and a p99
-/// dominated by scheduling (bench/runs/2026-11-22-vm/NOTES.md); queued
-/// requests wait on the semaphore instead, cheaply.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    static READERS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    let readers = READERS.get_or_init(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
-    });
-    let _permit = readers.acquire().await.map_err(|_| ApiError::Task)?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|_| ApiError::Task)?
-}
-
-/// Dribble request headers (PyPDNS).
-struct Dribble {
-    page_size: Option<usize>,
-    cursor: usize,
-    filter: Option<Option<Rtype>>,
-}
-
-fn dribble(headers: &HeaderMap) -> Result<Dribble, ApiError> {
-    let get = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    let page_size = match get("dribble-paginate-count") {
-        None => None,
-        Some(text) => Some(
-            text.parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    ApiError::BadRequest(format!("bad dribble-paginate-count {text:?}"))
-                })?
-                .min(MAX_PAGE),
-        ),
-    };
-    let cursor = match get("dribble-paginate-cursor") {
-        None => 0,
-        Some(text) => text
-            .parse::<usize>()
-            .map_err(|_| ApiError::BadRequest(format!("bad dribble-paginate-cursor {text:?}")))?,
-    };
-    // An unknown type filters everything out (PyPDNS documents an empty
-    // answer, not an error).
-    let filter = get("dribble-filter-rrtype").map(|text| text.parse::<Rtype>().ok());
-    Ok(Dribble {
-        page_size,
-        cursor,
-        filter,
-    })
-}
-
 /// Records of a name or an address
 ///
 /// Every record of an owner name (all types), or every A/AAAA record whose
@@ -404,28 +182,6 @@ fn dribble(headers: &HeaderMap) -> Result<Dribble, ApiError> {
     security(("api_key" = []), ("authorization" = []), ("basic" = []))
 )]
 async fn query(
-    State(state): State<AppState>,
-    q: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    answer(state, query_text(q)?, headers, false).await
-}
-
-/// Records of a name or an address (PyPDNS)
-///
-/// `/query` at the default URL of the `pypdns` client.
-#[utoipa::path(
-    get,
-    path = "/pdns/query/{q}",
-    tag = "PyPDNS",
-    params(
-        ("q" = String, Path, description = "A name or an address, as for `/query`", example = "www.example.com"),
-        DribbleHeaders
-    ),
-    responses(QueryResponses),
-    security(("api_key" = []), ("authorization" = []), ("basic" = []))
-)]
-async fn pdns_query(
     State(state): State<AppState>,
     q: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
@@ -457,12 +213,14 @@ async fn fquery(
 
 /// The query path segment; one that does not decode (not UTF-8) is a 400
 /// in this API's JSON, not axum's text.
-fn query_text(q: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+pub(crate) fn query_text(q: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     q.map(|Path(q)| q)
         .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
 }
 
-async fn answer(
+/// The answer of `/query`, `/pdns/query` and (`expand`) `/fquery`: COF
+/// lines, paged by the dribble headers.
+pub(crate) async fn answer(
     state: AppState,
     q: String,
     headers: HeaderMap,
@@ -471,7 +229,7 @@ async fn answer(
     if q.trim().is_empty() {
         return Ok(ndjson(Vec::new(), HeaderMap::new()));
     }
-    let subject = parse_subject(&q)?;
+    let subject = Subject::parse(&q)?;
     let dribble = dribble(&headers)?;
     let types = match dribble.filter {
         None => TypeFilter::All,
@@ -480,21 +238,17 @@ async fn answer(
     };
     let cap = state.config.max_results;
     let store = state.store.clone();
-    let mut collected = blocking(move || {
+    let collected = blocking(move || {
         store.refresh()?;
-        if expand {
-            collect_fquery(store.as_ref(), &subject, cap)
+        Ok(if expand {
+            d4::expand(store.as_ref(), &subject, types, cap)?
         } else {
-            collect_query(store.as_ref(), &subject, types, cap)
-        }
+            d4::lookup(store.as_ref(), &subject, types, cap)?
+        })
     })
     .await?;
-    if expand {
-        collected.entries.retain(|e| types.accepts(e.record.rrtype));
-    }
-    sort_entries(&mut collected.entries);
     let mut response_headers = HeaderMap::new();
-    if collected.total > collected.entries.len() {
+    if collected.is_cut() {
         let errors = serde_json::json!({ "maxset": collected.entries.len(), "total_value": collected.total });
         if let Ok(value) = HeaderValue::from_str(&errors.to_string()) {
             response_headers.insert("x-dribble-errors", value);
@@ -564,30 +318,4 @@ async fn info(State(state): State<AppState>) -> Result<Response, ApiError> {
         serde_json::to_string(&body).map_err(|_| ApiError::Task)?,
     )
         .into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strict_subjects() {
-        assert!(matches!(
-            parse_subject("192.0.2.1").unwrap(),
-            Subject::Address(_)
-        ));
-        assert!(matches!(
-            parse_subject("2001:DB8::1").unwrap(),
-            Subject::Address(_)
-        ));
-        assert!(matches!(parse_subject("123").unwrap(), Subject::Name(_)));
-        assert!(matches!(parse_subject("10.1").unwrap(), Subject::Name(_)));
-        assert!(
-            matches!(parse_subject("Example.COM.").unwrap(), Subject::Name(n) if n.to_dotless() == "example.com")
-        );
-        assert!(matches!(
-            parse_subject("a..b"),
-            Err(ApiError::BadRequest(_))
-        ));
-    }
 }

@@ -1,9 +1,14 @@
-//! Errors of the APIs, rendered as their clients expect.
+//! Errors of the D4, PyPDNS and annotate APIs, rendered as their clients
+//! expect, and the error answers their OpenAPI documentation names.
+//! (DNSDB renders its own: `dnsdb::Failure`.)
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dnsrecall_core::store::StoreError;
+use dnsrecall_query::QueryError;
 use serde::Serialize;
+
+//---- ApiError --------------------------------------------------------------
 
 /// An API failure.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +25,17 @@ pub enum ApiError {
     /// A blocking task died (500).
     #[error("internal task failure")]
     Task,
+}
+
+impl From<QueryError> for ApiError {
+    /// A query the engine could not read is the asker's mistake (400, with
+    /// the engine's message); a store failure is ours (500).
+    fn from(error: QueryError) -> ApiError {
+        match error {
+            QueryError::Store(error) => ApiError::Store(error),
+            other => ApiError::BadRequest(other.to_string()),
+        }
+    }
 }
 
 /// The JSON body of a D4, PyPDNS or annotate error.
@@ -57,3 +73,20 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+//---- documented error answers ----------------------------------------------
+
+/// API keys are configured and the request carries none of them.
+#[derive(utoipa::ToResponse)]
+#[response(
+    headers(("www-authenticate" = String, description = "`Basic realm=\"dnsrecall\"`"))
+)]
+pub struct Unauthorized(pub ErrorBody);
+
+/// The store failed (details in the server log, not in the answer).
+#[derive(utoipa::ToResponse)]
+pub struct Internal(pub ErrorBody);
+
+/// The request took longer than `api.request_timeout_secs`.
+#[derive(utoipa::ToResponse)]
+pub struct Timeout;

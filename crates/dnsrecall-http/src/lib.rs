@@ -1,22 +1,32 @@
 //! dnsrecall-http: the HTTP query APIs.
 //!
-//! It owns the routes and their compatibility rules: the D4/CIRCL COF
-//! server ([`d4`]: `/query`, `/fquery`, `/info`), the PyPDNS layout with
-//! dribble pagination ([`d4`]: `/pdns/query`), the DNSDB API ([`dnsdb`]),
-//! flow annotation ([`annotate`]), authentication ([`auth`]), the OpenAPI
-//! document of all of them ([`openapi`]: `/openapi.json`), and the server
-//! loop with graceful shutdown ([`serve`]).
+//! It owns the routes and their compatibility rules, one module per API:
+//! the D4/CIRCL COF server ([`d4`]: `/query`, `/fquery`, `/info`), the
+//! PyPDNS layout with dribble pagination ([`pypdns`]: `/pdns/query`), the
+//! DNSDB API ([`dnsdb`]: routes, SAF framing, keys and quotas), flow
+//! annotation ([`annotate`]: `POST /annotate`), `/metrics` ([`metrics`]);
+//! authentication ([`auth`]), errors as each API's clients expect them
+//! ([`error`]), the OpenAPI document of all of them ([`openapi`]:
+//! `/openapi.json`), and the server loop with graceful shutdown
+//! ([`serve`]).
 //!
-//! It reads through the [`Store`] trait only: it knows nothing of RocksDB,
-//! Redis or how records were collected.
+//! What a query means and how it is answered is the query engine's
+//! (`dnsrecall-query`): this crate reads requests, calls the engine on the
+//! blocking pool and frames its answers. It must not know RocksDB, Redis or
+//! how records were collected (it reads through the [`Store`] trait), nor
+//! parse a query's grammar itself. A new route goes in its API's module
+//! (e.g. a DNSDB path is one line of `dnsdb/routes.rs`'s `lookups!` table;
+//! a new API is a new module merged in [`router`]).
 
 pub mod annotate;
 pub mod auth;
+mod blocking;
 pub mod d4;
 pub mod dnsdb;
-mod error;
+pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod pypdns;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -90,6 +100,7 @@ pub fn router(state: AppState) -> Router {
 fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::frame())
         .merge(d4::routes())
+        .merge(pypdns::routes())
         .merge(annotate::routes())
         .merge(metrics::routes())
         .layer(axum::middleware::from_fn_with_state(
@@ -196,8 +207,7 @@ mod tests {
         let paths = document["paths"].as_object().expect("paths");
         let source_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut literal_routes = Vec::new();
-        for file in std::fs::read_dir(&source_dir).expect("src dir") {
-            let file = file.expect("dir entry").path();
+        for file in source_files(&source_dir) {
             let text = std::fs::read_to_string(&file).expect("source");
             // Split so this test's own text is not taken for a call.
             for (at, pattern) in text.match_indices(concat!(".rou", "te(")) {
@@ -217,6 +227,20 @@ mod tests {
                 file.display()
             );
         }
+    }
+
+    /// Every `.rs` file under `dir`, subfolders included.
+    fn source_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("source dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                files.extend(source_files(&path));
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+        files
     }
 
     /// Every documented operation reaches a handler: no 404 from the

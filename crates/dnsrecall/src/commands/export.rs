@@ -1,4 +1,6 @@
-//! `dnsrecall export`: records as COF NDJSON.
+//! `dnsrecall export`: records as COF NDJSON (every record, or a name's or
+//! an address's, as the query engine's [`dnsrecall_query::export`] visits
+//! them).
 
 use std::io::{BufWriter, Write};
 use std::ops::ControlFlow;
@@ -6,8 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use dnsrecall_core::cof::{self, CofStyle};
-use dnsrecall_core::store::{NameMatch, RdataQuery, RrsetQuery, Store, TypeFilter};
 use dnsrecall_core::{Entry, Name};
+use dnsrecall_query::{QueryError, Subject};
 
 use crate::cli::ExportArgs;
 use crate::config::Config;
@@ -41,28 +43,19 @@ pub fn run(args: &ExportArgs, config: &Config) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    match args.query.as_deref().map(str::trim) {
-        None => store.scan_all(&mut visit)?,
-        Some(text) => match text.parse::<std::net::IpAddr>() {
-            Ok(address) => store.scan_rdata(
-                &RdataQuery::Address {
-                    first: address,
-                    last: address,
-                },
-                &mut visit,
-            )?,
-            Err(_) => {
-                let name = Name::from_presentation(text)
-                    .with_context(|| format!("invalid name {text:?}"))?;
-                let query = RrsetQuery {
-                    name: NameMatch::Exact(name),
-                    types: TypeFilter::All,
-                    bailiwick: None,
-                };
-                store.scan_rrset(&query, &mut visit)?
-            }
-        },
-    }
+    let subject = match args.query.as_deref().map(str::trim) {
+        None => None,
+        Some(text) => Some(match text.parse::<std::net::IpAddr>() {
+            Ok(address) => Subject::Address(address),
+            Err(_) => Subject::Name(
+                Name::from_presentation(text).with_context(|| format!("invalid name {text:?}"))?,
+            ),
+        }),
+    };
+    dnsrecall_query::export(store, subject.as_ref(), &mut visit).map_err(|error| match error {
+        QueryError::Store(error) => anyhow::Error::from(error),
+        other => anyhow::Error::from(other),
+    })?;
     let result = match failure {
         Some(error) => Err(error),
         None => output.flush(),

@@ -3,10 +3,10 @@
 //!
 //! A plain NAME|IP uses the D4 lookup (`/query` on a server). Searches
 //! (wildcards, `--rdata`, `--ip`, `--bailiwick`, time fences) are DNSDB
-//! lookups: the local store is scanned with the DNSDB module's own parsing
-//! and scan ([`dnsdb::parse_lookup`]-equivalent pieces, [`dnsdb::scan`],
-//! [`dnsdb::Params::fences`]) and a server is asked on `/dnsdb/v2` (SAF), so
-//! both give the same rows in the same (store) order.
+//! lookups: the local store is read by the query engine the server runs
+//! (`dnsrecall_query::dnsdb`: the same grammar, [`dnsdb::lookup`] through
+//! the same fences and limit) and a server is asked on `/dnsdb/v2` (SAF),
+//! so both give the same rows in the same (store) order.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -14,11 +14,12 @@ use std::ops::ControlFlow;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use dnsrecall_core::Entry;
 use dnsrecall_core::Rtype;
 use dnsrecall_core::cof::{self, CofStyle};
 use dnsrecall_core::store::TypeFilter;
-use dnsrecall_http::d4::{self, Subject};
-use dnsrecall_http::dnsdb::{self, Lookup};
+use dnsrecall_query::d4::{self, Subject};
+use dnsrecall_query::dnsdb::{self, End, Lookup};
 
 use crate::cli::{OutputFormat, QueryArgs};
 use crate::config::Config;
@@ -110,7 +111,7 @@ struct Search {
 }
 
 fn build_search(args: &QueryArgs) -> anyhow::Result<Search> {
-    let bad = |message: String| anyhow::anyhow!("{message}");
+    let bad = |error: dnsrecall_query::QueryError| anyhow::anyhow!("{error}");
     let types = dnsdb::parse_types(args.r#type.as_deref()).map_err(bad)?;
     let type_segment = |default: Option<&str>| match (args.r#type.as_deref(), default) {
         (Some(t), _) | (None, Some(t)) => format!("/{}", encode(t)),
@@ -118,9 +119,7 @@ fn build_search(args: &QueryArgs) -> anyhow::Result<Search> {
     };
     let address_search = |text: &str| -> anyhow::Result<Search> {
         if let Some(t) = args.r#type.as_deref()
-            && !["A", "AAAA", "ANY"]
-                .iter()
-                .any(|ok| t.eq_ignore_ascii_case(ok))
+            && dnsdb::check_address_type(t).is_err()
         {
             bail!("--type {t} does not go with an address search (A, AAAA or ANY)");
         }
@@ -230,33 +229,32 @@ fn search_local(
     let now = jiff::Timestamp::now().as_second().max(0).unsigned_abs();
     let params = dnsdb::parse_params(raw, u64::MAX, now).map_err(|e| anyhow::anyhow!("{e}"))?;
     let follower = super::open_follower(config)?;
-    let rrset = matches!(search.lookup, Lookup::Rrset { .. });
+    let rrset = search.lookup.is_rrset();
     let mut rows = Vec::new();
-    let mut limited = false;
-    dnsdb::scan(follower.store.as_ref(), &search.lookup, &mut |entry| {
-        if !params.fences(&entry) {
-            return ControlFlow::Continue(());
-        }
-        if rows.len() as u64 >= params.limit {
-            limited = true;
-            return ControlFlow::Break(());
-        }
-        rows.push(Row {
-            rrname: entry.record.rrname.to_dotless(),
-            rrtype: entry.record.rrtype.to_string(),
-            rdata: entry.record.rdata_text(),
-            count: entry.seen.count.max(1),
-            time_first: i64::try_from(entry.seen.time_first).unwrap_or(i64::MAX),
-            time_last: i64::try_from(entry.seen.time_last).unwrap_or(i64::MAX),
-            bailiwick: if rrset {
-                entry.record.bailiwick.as_ref().map(|b| b.to_dotless())
-            } else {
-                None
-            },
-        });
-        ControlFlow::Continue(())
-    })
+    let outcome = dnsdb::lookup(
+        follower.store.as_ref(),
+        &search.lookup,
+        &params,
+        &mut |entry: Entry| {
+            rows.push(Row {
+                rrname: entry.record.rrname.to_dotless(),
+                rrtype: entry.record.rrtype.to_string(),
+                rdata: entry.record.rdata_text(),
+                count: entry.seen.count.max(1),
+                time_first: i64::try_from(entry.seen.time_first).unwrap_or(i64::MAX),
+                time_last: i64::try_from(entry.seen.time_last).unwrap_or(i64::MAX),
+                bailiwick: if rrset {
+                    entry.record.bailiwick.as_ref().map(|b| b.to_dotless())
+                } else {
+                    None
+                },
+            });
+            ControlFlow::Continue(())
+        },
+    )
+    .map_err(store_failure)
     .context("scanning the store")?;
+    let limited = matches!(outcome.end, End::Limited(_));
     Ok((rows, limited))
 }
 
@@ -344,7 +342,7 @@ fn encode(text: &str) -> String {
 }
 
 fn local(subject: &str, config: &Config, rtype: Option<Rtype>) -> anyhow::Result<Vec<u8>> {
-    let subject: Subject = d4::parse_subject(subject).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let subject = Subject::parse(subject).map_err(|e| anyhow::anyhow!("{e}"))?;
     let follower = super::open_follower(config)?;
     let types = rtype.map_or(TypeFilter::All, TypeFilter::Only);
     let collected = d4::lookup(
@@ -370,6 +368,15 @@ fn local(subject: &str, config: &Config, rtype: Option<Rtype>) -> anyhow::Result
         cof::write_line(entry, &style, &mut body);
     }
     Ok(body)
+}
+
+/// The store's own error, without the engine's wrapping (the message the
+/// command printed before the engine had its own error type).
+fn store_failure(error: dnsrecall_query::QueryError) -> anyhow::Error {
+    match error {
+        dnsrecall_query::QueryError::Store(error) => error.into(),
+        other => other.into(),
+    }
 }
 
 fn remote(
