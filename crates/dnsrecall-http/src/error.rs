@@ -90,3 +90,23 @@ pub struct Internal(pub ErrorBody);
 /// The request took longer than `api.request_timeout_secs`.
 #[derive(utoipa::ToResponse)]
 pub struct Timeout;
+
+#[cfg(test)]
+mod tests {
+    use dnsrecall_query::Subject;
+
+    use super::*;
+
+    #[test]
+    fn query_errors_are_bad_requests_unless_the_store_failed() {
+        let bad = ApiError::from(Subject::parse("a..b").unwrap_err());
+        assert!(matches!(&bad, ApiError::BadRequest(m) if m.starts_with("invalid query \"a..b\"")));
+        assert_eq!(bad.into_response().status(), StatusCode::BAD_REQUEST);
+        let store = ApiError::from(QueryError::Store(StoreError::ReadOnly));
+        assert!(matches!(store, ApiError::Store(_)));
+        assert_eq!(
+            store.into_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}

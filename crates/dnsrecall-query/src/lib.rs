@@ -24,6 +24,37 @@
 //! [`QueryError`]; a client maps it to its own (HTTP statuses, CLI
 //! messages).
 //!
+//! # A client's view
+//!
+//! The web UI's search page, the CLI's `query` and the DNSDB routes all do
+//! this, on a blocking thread (a scan reads the store synchronously; a
+//! streaming client hands rows to its response through a bounded channel
+//! and returns `Break` from [`dnsdb::Rows`] when the reader left):
+//!
+//! ```no_run
+//! use std::ops::ControlFlow;
+//!
+//! use dnsrecall_core::Entry;
+//! use dnsrecall_core::store::Store;
+//! use dnsrecall_query::{End, Params, QueryError, Search, TimeFence, dnsdb};
+//!
+//! fn page(store: &dyn Store, q: &str, rrtype: &str) -> Result<(), QueryError> {
+//!     // `/?q=*.example.com&type=A&after=2024-01-01&strict=1`
+//!     let search = Search::parse(q)?.with_type(rrtype)?;
+//!     println!("{search} (API: /dnsdb/v2/lookup/{})", search.api_path());
+//!     let mut params = Params::with_limit(1_000);
+//!     TimeFence::parse(Some("2024-01-01"), None, true, dnsdb::now())?.apply(&mut params);
+//!     let outcome = dnsdb::lookup(store, &search.lookup, &params, &mut |entry: Entry| {
+//!         println!("{} {} {}", entry.record.rrname, entry.record.rrtype, entry.record.rdata_text());
+//!         ControlFlow::Continue(())
+//!     })?;
+//!     if let End::Limited(limit) = outcome.end {
+//!         println!("cut at {limit:?}: more rows match");
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
 //! It must not know HTTP (statuses, headers, SAF framing, keys and quotas
 //! live in `dnsrecall-http`), the command line, or any storage engine: it
 //! reads through the [`Store`] trait of `dnsrecall-core` only.

@@ -123,3 +123,25 @@ fn json(value: &impl Serialize) -> Response {
     let body = serde_json::to_string(value).unwrap_or_default();
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use dnsrecall_core::store::StoreError;
+    use dnsrecall_query::dnsdb::Lookup;
+
+    use super::*;
+
+    #[test]
+    fn query_errors_become_dnsdb_statuses() {
+        let failure = |path: &str| Failure::from(Lookup::from_path(path).unwrap_err());
+        let unknown = failure("rdata/bogus/x");
+        assert_eq!(unknown.0, StatusCode::NOT_FOUND);
+        assert_eq!(unknown.1, "unknown path");
+        let bad = failure("rrset/name/example.com/BOGUS");
+        assert_eq!(bad.0, StatusCode::BAD_REQUEST);
+        assert_eq!(bad.1, "unknown rrtype \"BOGUS\"");
+        let store = Failure::from(QueryError::Store(StoreError::Engine("secret".into())));
+        assert_eq!(store.0, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(store.1, "internal error", "store details stay in the log");
+    }
+}
