@@ -40,7 +40,7 @@ use crate::dnsdb::{
 /// What the search box asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Search {
-    /// The DNSDB lookup to run ([`crate::dnsdb::lookup`]).
+    /// The DNSDB lookup to run ([`crate::dnsdb::lookup()`]).
     pub lookup: Lookup,
 }
 

@@ -4,18 +4,18 @@
 //! * Paths are split on `/` first, then each segment is percent-decoded
 //!   (clients escape `*`, `:`, `/` and `,` inside values); what a path
 //!   means is `dnsrecall_query::dnsdb`'s grammar.
-//! * Answers stream ([`saf`]): the store scan runs on the blocking pool and
+//! * Answers stream (`saf`): the store scan runs on the blocking pool and
 //!   feeds a bounded channel of encoded lines, so memory does not grow with
 //!   the answer and `{"cond":"begin"}` goes out before the scan starts.
 //! * Keys come in `X-API-Key`; a missing or wrong key is 403 (DNSDB's
 //!   convention). Besides `api.api_keys`, `api.dnsdb_keys_file` holds
-//!   SHA-256 digests of keys with optional quotas ([`keys`]: `quota=N`
+//!   SHA-256 digests of keys with optional quotas (`keys`: `quota=N`
 //!   lookups per UTC day, `burst=N/SECONDS`), reloaded when the file
 //!   changes. Quota counters live in memory: a restart resets them.
 //! * We store aggregated records only, so `aggr=false` is accepted and
 //!   answers with the aggregated rows.
 //!
-//! [`routes`](mod@routes) holds the documented handlers; a new DNSDB path
+//! `routes.rs` holds the documented handlers; a new DNSDB path
 //! is one more line of its `lookups!` table.
 
 mod keys;
