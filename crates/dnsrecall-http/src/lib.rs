@@ -79,8 +79,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<ApiConfig>,
     pub keys: Arc<ApiKeys>,
-    /// What `/metrics` reports (empty: no samples).
-    pub metrics: Vec<metrics::MetricsSource>,
+    /// What `/metrics` renders.
+    pub metrics: Arc<dnsrecall_metrics::Registry>,
 }
 
 /// The whole HTTP application.
@@ -180,7 +180,7 @@ mod tests {
             store: Arc::new(Empty),
             config: Arc::new(ApiConfig::default()),
             keys: Arc::new(ApiKeys::default()),
-            metrics: Vec::new(),
+            metrics: Arc::default(),
         }
     }
 

@@ -395,3 +395,70 @@ fn recent_names_remember_within_their_bound() {
     assert!(off.first_time(b"\x03www", [0, 1]));
     assert!(off.first_time(b"\x03www", [0, 1]));
 }
+
+fn store_config(dir: &std::path::Path) -> dnsrecall_store::StoreConfig {
+    dnsrecall_store::StoreConfig {
+        kind: dnsrecall_store::StoreKind::Rocksdb,
+        data_dir: dir.to_path_buf(),
+        rocksdb: RocksConfig::default(),
+    }
+}
+
+#[test]
+fn registry_opens_writer_and_follower_and_names_a_missing_store() {
+    use dnsrecall_store::{Access, OpenError, open};
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("never-written");
+    match open(&store_config(&missing), Access::Follower) {
+        Err(OpenError::NotCreated(path)) => assert_eq!(path, missing),
+        Err(other) => panic!("expected NotCreated, got {other}"),
+        Ok(_) => panic!("a follower of nothing opened"),
+    }
+    assert!(!missing.exists(), "a follower must not create the store");
+    let writer = open(&store_config(dir.path()), Access::Writer).unwrap();
+    writer
+        .write(&[entry("a.example", Rtype::A, "192.0.2.9", 1, 2, 3)])
+        .unwrap();
+    writer.flush().unwrap();
+    let follower = open(&store_config(dir.path()), Access::Follower).unwrap();
+    assert_eq!(
+        collect(|v| follower.scan_all(v).unwrap()),
+        ["a.example A 192.0.2.9 3"]
+    );
+    drop(follower);
+    writer.compact().unwrap();
+    assert_eq!(writer.info().unwrap().observations, 3);
+}
+
+/// A writer killed after creating the database but before creating every
+/// column family: a follower opens what exists and reads the rest as empty.
+#[test]
+fn follower_of_a_store_with_missing_column_families_reads_them_as_empty() {
+    use dnsrecall_store::{Access, open};
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut options = rocksdb::Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        let db = rocksdb::DB::open_cf(&options, dir.path(), ["rrset"]).unwrap();
+        db.flush().unwrap();
+    }
+    let follower = open(&store_config(dir.path()), Access::Follower).unwrap();
+    assert!(collect(|v| follower.scan_all(v).unwrap()).is_empty());
+    let mut seen = 0;
+    follower
+        .scan_rdata(
+            &RdataQuery::Name {
+                name: NameMatch::Prefix(vec![b"www".to_vec()]),
+                types: TypeFilter::All,
+            },
+            &mut |_| {
+                seen += 1;
+                ControlFlow::Continue(())
+            },
+        )
+        .unwrap();
+    assert_eq!(seen, 0);
+    let info = follower.info().unwrap();
+    assert_eq!((info.observations, info.records_estimate), (0, 0));
+}

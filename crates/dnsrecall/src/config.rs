@@ -65,10 +65,12 @@ pub struct ApiSection {
     pub dnsdb_keys_file: Option<PathBuf>,
 }
 
-/// `[store]`: RocksDB tuning.
+/// `[store]`: which backend holds the records, and its tuning.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSection {
+    /// The backend: `rocksdb` (embedded, in `data_dir`; the default).
+    pub kind: dnsrecall_store::StoreKind,
     /// Block cache in MiB.
     pub block_cache_mib: usize,
     /// Memtable size per column family in MiB.
@@ -134,6 +136,7 @@ impl Default for ApiSection {
 impl Default for StoreSection {
     fn default() -> Self {
         StoreSection {
+            kind: dnsrecall_store::StoreKind::default(),
             block_cache_mib: 512,
             write_buffer_mib: 64,
             recent_names: 1 << 20,
@@ -246,6 +249,23 @@ impl Config {
         Ok(())
     }
 
+    /// What [`dnsrecall_store::open`] needs.
+    pub fn store_config(&self) -> dnsrecall_store::StoreConfig {
+        let store = &self.store;
+        dnsrecall_store::StoreConfig {
+            kind: store.kind,
+            data_dir: self.data_dir.clone(),
+            rocksdb: dnsrecall_store::RocksConfig {
+                block_cache_bytes: store.block_cache_mib << 20,
+                write_buffer_bytes: store.write_buffer_mib << 20,
+                recent_names: store.recent_names,
+                max_age_secs: (store.max_age_days > 0)
+                    .then(|| store.max_age_days.saturating_mul(86_400)),
+                ..dnsrecall_store::RocksConfig::default()
+            },
+        }
+    }
+
     /// All API keys: inline ones and those of `api_keys_file`.
     pub fn api_keys(&self) -> anyhow::Result<Vec<String>> {
         let mut keys = self.api.api_keys.clone();
@@ -337,6 +357,24 @@ mod tests {
         ]);
         let error = format!("{:#}", Config::load(&cli).unwrap_err());
         assert!(error.contains("listen_port"), "{error}");
+    }
+
+    #[test]
+    fn store_kind_defaults_to_rocksdb_and_unknown_kinds_are_named() {
+        let config: Config = toml::from_str("[store]\nblock_cache_mib = 8\n").unwrap();
+        assert_eq!(config.store.kind, dnsrecall_store::StoreKind::Rocksdb);
+        let config: Config = toml::from_str("[store]\nkind = \"rocksdb\"\n").unwrap();
+        assert_eq!(
+            config.store_config().kind,
+            dnsrecall_store::StoreKind::Rocksdb
+        );
+        let error = toml::from_str::<Config>("[store]\nkind = \"cassandra\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("cassandra") && error.contains("rocksdb"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -100,7 +100,7 @@ pub fn run(args: &AnnotateArgs, config: &Config) -> anyhow::Result<ExitCode> {
     }
     let follower = super::open_follower(config)?;
     let mut annotator = Annotator {
-        store: follower.store.as_ref(),
+        store: follower.as_ref(),
         cache: SightingCache::new(args.cache_size),
         slack: args.slack,
         max_names: args.max_names,

@@ -16,7 +16,7 @@ use crate::config::Config;
 
 pub fn run(args: &ExportArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let follower = super::open_follower(config)?;
-    let store = follower.store.as_ref();
+    let store = follower.as_ref();
     let output: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(
             std::fs::File::create(path)

@@ -232,7 +232,7 @@ fn search_local(
     let rrset = search.lookup.is_rrset();
     let mut rows = Vec::new();
     let outcome = dnsdb::lookup(
-        follower.store.as_ref(),
+        follower.as_ref(),
         &search.lookup,
         &params,
         &mut |entry: Entry| {
@@ -345,13 +345,8 @@ fn local(subject: &str, config: &Config, rtype: Option<Rtype>) -> anyhow::Result
     let subject = Subject::parse(subject).map_err(|e| anyhow::anyhow!("{e}"))?;
     let follower = super::open_follower(config)?;
     let types = rtype.map_or(TypeFilter::All, TypeFilter::Only);
-    let collected = d4::lookup(
-        follower.store.as_ref(),
-        &subject,
-        types,
-        config.api.max_results,
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let collected = d4::lookup(follower.as_ref(), &subject, types, config.api.max_results)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     if collected.total > collected.entries.len() {
         eprintln!(
             "dnsrecall: showing {} of {} records (api.max_results)",

@@ -38,20 +38,15 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot listen on {listen}"))?;
         tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), "serving the query API");
         let pipeline_metrics = writer.metrics();
+        let metrics = Arc::new(dnsrecall_metrics::Registry::default());
+        metrics.register_samples(move || pipeline_metrics.snapshot());
         let context = SourceContext {
             entries: Some(writer.sender()),
             shutdown: shutdown.clone(),
-            metrics: Arc::new(std::sync::Mutex::new(vec![Arc::new(move || {
-                pipeline_metrics.snapshot()
-            })])),
+            metrics: metrics.clone(),
         };
         let mut tasks = sources::dnstap::start(&config.dnstap, &context).await?;
         tasks.extend(sources::capture::start(&config.capture, &context).await?);
-        let metrics = context
-            .metrics
-            .lock()
-            .map(|sources| sources.clone())
-            .unwrap_or_default();
         drop(context);
         let state = AppState {
             store: store.clone() as Arc<dyn Store>,

@@ -22,6 +22,7 @@ use dnsrecall_capture::live::{LiveCapture, LiveConfig};
 use dnsrecall_capture::pairing::{Observation, QueryTable};
 use dnsrecall_capture::{DnsPayload, Metrics, PcapFileReader};
 use dnsrecall_core::decode::{AdditionalPolicy, DecodeError, ResponseContext, decode_response};
+use dnsrecall_metrics::{Kind, Registry, Sample, Value};
 use dnsrecall_pipeline::{Batch, ResponseMeta};
 use serde::{Deserialize, Serialize};
 
@@ -188,7 +189,7 @@ pub fn set_import_config(config: &CaptureConfig) {
 //------------ counting and decoding -------------------------------------------
 
 /// What one capture input did, by reason.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct CaptureCounters {
     /// DNS messages handed over by the capture crate (queries + responses).
     pub messages: u64,
@@ -211,6 +212,77 @@ pub struct CaptureCounters {
 }
 
 impl CaptureCounters {
+    /// The counters as `/metrics` samples (summed over capture sources).
+    fn samples(&self, out: &mut Vec<Sample>) {
+        let counter = |name, help, value| Sample {
+            name,
+            help,
+            kind: Kind::Counter,
+            labels: Vec::new(),
+            value: Value::Int(value),
+        };
+        out.push(counter(
+            "dnsrecall_ingest_capture_messages_total",
+            "DNS messages handed over by the capture (queries and responses).",
+            self.messages,
+        ));
+        out.push(counter(
+            "dnsrecall_ingest_capture_queries_total",
+            "Captured DNS queries.",
+            self.queries,
+        ));
+        out.push(counter(
+            "dnsrecall_ingest_capture_responses_total",
+            "Captured DNS responses.",
+            self.responses,
+        ));
+        out.push(counter(
+            "dnsrecall_ingest_capture_matched_total",
+            "Captured responses whose query was seen.",
+            self.matched,
+        ));
+        out.push(counter(
+            "dnsrecall_ingest_capture_latency_nanoseconds_total",
+            "Sum of the query-response latencies of matched responses.",
+            self.latency_ns_sum,
+        ));
+        out.push(counter(
+            "dnsrecall_ingest_capture_entries_total",
+            "Entries produced from captured responses.",
+            self.entries,
+        ));
+        out.push(counter(
+            "dnsrecall_ingest_capture_skipped_class_total",
+            "Records skipped because their class is not IN.",
+            self.skipped_class,
+        ));
+        out.push(counter(
+            "dnsrecall_ingest_capture_skipped_additional_total",
+            "Additional records skipped by the additional policy.",
+            self.skipped_additional,
+        ));
+        for (rcode, count) in &self.rcodes {
+            out.push(Sample {
+                labels: vec![("rcode", (*rcode).to_string())],
+                ..counter(
+                    "dnsrecall_ingest_capture_rcodes_total",
+                    "Captured responses by rcode.",
+                    *count,
+                )
+            });
+        }
+        for (reason, count) in &self.decode_errors {
+            out.push(Sample {
+                labels: vec![("reason", (*reason).to_string())],
+                ..counter(
+                    "dnsrecall_ingest_capture_decode_errors_total",
+                    "Captured messages that did not decode, by reason.",
+                    *count,
+                )
+            });
+        }
+    }
+
     fn mean_latency_us(&self) -> u64 {
         self.latency_ns_sum.checked_div(self.matched).unwrap_or(0) / 1000
     }
@@ -246,6 +318,8 @@ struct ResponseDecoder {
     sensor_id: Option<Arc<str>>,
     additional: AdditionalPolicy,
     counters: CaptureCounters,
+    /// The counters as `/metrics` last saw them (see [`ResponseDecoder::publish`]).
+    published: Arc<std::sync::Mutex<CaptureCounters>>,
 }
 
 /// What [`ResponseDecoder::handle`] made of one message.
@@ -263,6 +337,25 @@ impl ResponseDecoder {
             sensor_id,
             additional: config.additional,
             counters: CaptureCounters::default(),
+            published: Arc::default(),
+        }
+    }
+
+    /// Registers this decoder's counters with the metrics registry.
+    fn export(&self, registry: &Registry) {
+        let published = Arc::clone(&self.published);
+        registry.register(Arc::new(move |out: &mut Vec<Sample>| {
+            if let Ok(counters) = published.lock() {
+                counters.samples(out);
+            }
+        }));
+    }
+
+    /// Makes the counters visible to `/metrics` (once per batch: the hot
+    /// path counts into plain fields).
+    fn publish(&self) {
+        if let Ok(mut published) = self.published.lock() {
+            published.clone_from(&self.counters);
         }
     }
 
@@ -392,7 +485,9 @@ pub async fn start(
         let live = config.live_config(interface);
         let metrics = Arc::new(Metrics::new());
         let exported = Arc::clone(&metrics);
-        context.register_metrics(Arc::new(move || exported.snapshot()));
+        context
+            .metrics
+            .register_samples(move || exported.snapshot());
         let capture = LiveCapture::start(&live, &decoder_config, metrics.clone()).map_err(|e| {
             anyhow::anyhow!(
                 "cannot capture on {interface} (filter {:?}): {e}",
@@ -408,6 +503,7 @@ pub async fn start(
         }));
         let sensor: Arc<str> = Arc::from(config.sensor_id.as_deref().unwrap_or(interface));
         let decoder = ResponseDecoder::new(config, Some(sensor), metrics);
+        decoder.export(&context.metrics);
         let context = context.clone();
         let name = format!("capture:{interface}");
         tasks.push(tokio::task::spawn_blocking(move || {
@@ -420,8 +516,11 @@ pub async fn start(
                 .map_err(|e| anyhow::anyhow!("capture file {}: {e}", path.display()))?;
         let sensor = config.sensor_id.as_deref().map(Arc::from);
         let exported = Arc::clone(reader.metrics());
-        context.register_metrics(Arc::new(move || exported.snapshot()));
+        context
+            .metrics
+            .register_samples(move || exported.snapshot());
         let decoder = ResponseDecoder::new(config, sensor, reader.metrics().clone());
+        decoder.export(&context.metrics);
         let context = context.clone();
         let name = format!("capture-file:{}", path.display());
         tasks.push(tokio::task::spawn_blocking(move || {
@@ -470,6 +569,7 @@ fn run_live(
             && (batch.len() >= LIVE_BATCH_ENTRIES || batch_started.elapsed() >= LIVE_BATCH_AGE)
         {
             writer_open = send_batch(context, &mut batch);
+            decoder.publish();
             if !writer_open {
                 tracing::warn!(
                     source = name,
@@ -492,6 +592,7 @@ fn run_live(
     if writer_open {
         send_batch(context, &mut batch);
     }
+    decoder.publish();
     log_counters(name, &decoder.counters, &metrics, true);
 }
 
@@ -510,9 +611,13 @@ fn run_file(
         match item {
             Ok(payload) => {
                 decoder.handle(&payload, &mut batch);
-                if batch.len() >= LIVE_BATCH_ENTRIES && !send_batch(context, &mut batch) {
-                    tracing::warn!(source = name, "the store writer stopped");
-                    return;
+                if batch.len() >= LIVE_BATCH_ENTRIES {
+                    let sent = send_batch(context, &mut batch);
+                    decoder.publish();
+                    if !sent {
+                        tracing::warn!(source = name, "the store writer stopped");
+                        return;
+                    }
                 }
             }
             Err(error) => {
@@ -521,6 +626,7 @@ fn run_file(
         }
     }
     send_batch(context, &mut batch);
+    decoder.publish();
     log_counters(name, &decoder.counters, &decoder.metrics, true);
 }
 

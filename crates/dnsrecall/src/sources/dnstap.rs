@@ -29,6 +29,7 @@ use dnsrecall_dnstap::output::{Dispatcher, Format, LatencyTable, OutputConfig, T
 use dnsrecall_dnstap::proto::message::Type as MessageType;
 use dnsrecall_dnstap::server::{self, ClientConfig, ClientTls, DataFrame};
 use dnsrecall_dnstap::{FileReader, FrameConfig, Metrics, ServerConfig, decode_dnstap};
+use dnsrecall_metrics::{Kind, Sample, Value};
 use dnsrecall_pipeline::{Batch, ResponseMeta};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -368,6 +369,81 @@ impl DnstapStats {
         }
     }
 
+    /// The counters as `/metrics` samples.
+    fn samples(&self, out: &mut Vec<Sample>) {
+        let counter = |name, help, value| Sample {
+            name,
+            help,
+            kind: Kind::Counter,
+            labels: Vec::new(),
+            value: Value::Int(value),
+        };
+        for (name, help, value) in [
+            (
+                "dnsrecall_ingest_dnstap_frames_total",
+                "Data frames taken from the dnstap inputs.",
+                &self.frames,
+            ),
+            (
+                "dnsrecall_ingest_dnstap_decoded_total",
+                "Frames that decoded as a dnstap protobuf.",
+                &self.decoded,
+            ),
+            (
+                "dnsrecall_ingest_dnstap_protobuf_errors_total",
+                "Frames that did not decode as a dnstap protobuf.",
+                &self.protobuf_errors,
+            ),
+            (
+                "dnsrecall_ingest_dnstap_no_message_total",
+                "dnstap payloads without a message.",
+                &self.no_message,
+            ),
+            (
+                "dnsrecall_ingest_dnstap_not_stored_total",
+                "Messages of a type that does not produce records.",
+                &self.not_stored,
+            ),
+            (
+                "dnsrecall_ingest_dnstap_no_response_total",
+                "Messages of a storing type without a response message.",
+                &self.no_response,
+            ),
+            (
+                "dnsrecall_ingest_dnstap_responses_total",
+                "DNS responses decoded into entries.",
+                &self.responses,
+            ),
+            (
+                "dnsrecall_ingest_dnstap_bad_query_zone_total",
+                "query_zone fields that are not a wire name (stored without bailiwick).",
+                &self.bad_query_zone,
+            ),
+            (
+                "dnsrecall_ingest_dnstap_entries_total",
+                "Entries produced from dnstap responses.",
+                &self.entries,
+            ),
+            (
+                "dnsrecall_ingest_dnstap_batches_total",
+                "Batches sent to the store writer.",
+                &self.batches,
+            ),
+        ] {
+            out.push(counter(name, help, get(value)));
+        }
+        for (reason, count) in self.dns_error_counts() {
+            out.push(Sample {
+                labels: vec![("reason", reason.to_string())],
+                ..counter(
+                    "dnsrecall_ingest_dnstap_dns_errors_total",
+                    "dnstap DNS responses that did not decode, by reason.",
+                    count,
+                )
+            });
+        }
+    }
+
     /// DNS decode errors by reason.
     pub fn dns_error_counts(&self) -> BTreeMap<&'static str, u64> {
         self.dns_errors
@@ -581,7 +657,13 @@ pub async fn start(
     let metrics = Arc::new(Metrics::default());
     let stats = Arc::new(DnstapStats::default());
     let exported = Arc::clone(&metrics);
-    context.register_metrics(Arc::new(move || exported.snapshot()));
+    context
+        .metrics
+        .register_samples(move || exported.snapshot());
+    let exported = Arc::clone(&stats);
+    context
+        .metrics
+        .register(Arc::new(move |out: &mut Vec<Sample>| exported.samples(out)));
 
     // Bind and load everything before spawning anything.
     let tcp = match config.tcp {

@@ -18,16 +18,7 @@ pub struct SourceContext {
     /// Cancelled on SIGINT/SIGTERM: stop accepting, drain, return.
     pub shutdown: CancellationToken,
     /// Where a source registers its counters for `/metrics`.
-    pub metrics: std::sync::Arc<std::sync::Mutex<Vec<dnsrecall_http::metrics::MetricsSource>>>,
-}
-
-impl SourceContext {
-    /// Registers a source of `/metrics` samples.
-    pub fn register_metrics(&self, source: dnsrecall_http::metrics::MetricsSource) {
-        if let Ok(mut sources) = self.metrics.lock() {
-            sources.push(source);
-        }
-    }
+    pub metrics: std::sync::Arc<dnsrecall_metrics::Registry>,
 }
 
 /// The shape of a binary file importer (`dnstap`, `capture`): a
