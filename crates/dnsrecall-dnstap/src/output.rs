@@ -421,14 +421,20 @@ impl Dispatcher {
                 return Err(error);
             }
         };
-        let view = MessageView::new(&tap, Some(&mut self.latency));
+        self.dispatch_tap(frame, &tap);
+        Ok(())
+    }
+
+    /// Offers an already decoded message (`tap`, whose protobuf is
+    /// `frame`) to every output, without decoding `frame` again.
+    pub fn dispatch_tap(&mut self, frame: Bytes, tap: &Dnstap) {
+        let view = MessageView::new(tap, Some(&mut self.latency));
         let record = Arc::new(Record { frame, view });
         for output in &self.outputs {
             if output.try_send(record.clone()).is_err() {
                 Metrics::inc(&self.metrics.output_dropped);
             }
         }
-        Ok(())
     }
 }
 

@@ -29,8 +29,20 @@ pub struct Config {
     pub api: ApiSection,
     pub store: StoreSection,
     pub import: ImportSection,
-    pub dnstap: crate::sources::dnstap::DnstapConfig,
-    pub capture: crate::sources::capture::CaptureConfig,
+    /// `[dnstap]`: one dnstap input (the older spelling of
+    /// `[[inputs]] kind = "dnstap"`); its `[[dnstap.outputs]]` are message
+    /// outputs of every input (`[[outputs]] kind = "file"`).
+    pub dnstap: dnsrecall_ingest::inputs::dnstap::DnstapConfig,
+    /// `[capture]`: one capture input (`[[inputs]] kind = "capture"`); its
+    /// decoding keys also apply to `import` of pcap files.
+    pub capture: dnsrecall_ingest::inputs::capture::CaptureConfig,
+    /// `[[inputs]]`: more inputs, each with its `kind`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<dnsrecall_ingest::inputs::InputConfig>,
+    /// `[[outputs]]`: message outputs, each with its `kind`; every DNS
+    /// message any input decodes goes to each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<dnsrecall_ingest::outputs::OutputConfig>,
     /// `[pipeline]`: filters, bailiwick verification and the de-duplication
     /// cache (see crates/dnsrecall-pipeline/README.md).
     pub pipeline: dnsrecall_pipeline::PipelineConfig,
@@ -109,6 +121,8 @@ impl Default for Config {
             import: ImportSection::default(),
             dnstap: Default::default(),
             capture: Default::default(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
             pipeline: Default::default(),
         }
     }
@@ -217,8 +231,12 @@ impl Config {
             config.api.api_keys_file = Some(resolve(base, file));
         }
         config.dnstap.resolve_paths(base);
-        for file in &mut config.capture.files {
-            *file = resolve(base, file);
+        config.capture.resolve_paths(base);
+        for input in &mut config.inputs {
+            input.resolve_paths(base);
+        }
+        for output in &mut config.outputs {
+            output.resolve_paths(base);
         }
         let filter = &mut config.pipeline.filter;
         for path in filter.allow.iter_mut().chain(filter.deny.iter_mut()) {
@@ -246,7 +264,37 @@ impl Config {
             bail!("api.max_results must be at least 1");
         }
         self.dnstap.validate()?;
+        for input in &self.inputs {
+            input.validate()?;
+        }
+        for output in &self.outputs {
+            output.validate().map_err(anyhow::Error::msg)?;
+        }
         Ok(())
+    }
+
+    /// Every input of `serve`: `[dnstap]`, `[capture]`, then `[[inputs]]`
+    /// (an input kind with nothing configured starts nothing).
+    pub fn all_inputs(&self) -> Vec<dnsrecall_ingest::inputs::InputConfig> {
+        use dnsrecall_ingest::inputs::InputConfig;
+        let mut inputs = vec![
+            InputConfig::Dnstap(self.dnstap.clone()),
+            InputConfig::Capture(self.capture.clone()),
+        ];
+        inputs.extend(self.inputs.iter().cloned());
+        inputs
+    }
+
+    /// Every message output: `[[dnstap.outputs]]`, then `[[outputs]]`.
+    pub fn all_outputs(&self) -> Vec<dnsrecall_ingest::outputs::OutputConfig> {
+        use dnsrecall_ingest::outputs::OutputConfig;
+        self.dnstap
+            .outputs
+            .iter()
+            .cloned()
+            .map(OutputConfig::File)
+            .chain(self.outputs.iter().cloned())
+            .collect()
     }
 
     /// What [`dnsrecall_store::open`] needs.

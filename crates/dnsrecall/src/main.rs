@@ -1,12 +1,10 @@
 //! `dnsrecall`: the passive DNS binary. Parses the command line, builds the
 //! effective configuration and hands it to one command; the commands wire
-//! sources, pipeline, store and server together.
+//! inputs, pipeline, store and server together (`dnsrecall-ingest`, `dnsrecall-store`, `dnsrecall-http`).
 
 mod cli;
 mod commands;
 mod config;
-mod pipeline;
-mod sources;
 
 use std::process::ExitCode;
 

@@ -13,9 +13,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::ImportArgs;
 use crate::config::Config;
-use crate::pipeline::writer::StoreWriter;
-use crate::sources::{
-    self,
+use dnsrecall_ingest::driver::StoreWriter;
+use dnsrecall_ingest::inputs::{
+    self, ImportContext,
     lines::{self, LineParser, LineStats},
 };
 use std::io::BufRead as _;
@@ -28,7 +28,10 @@ pub fn run(args: &ImportArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let pipeline_metrics = writer.metrics();
     let sender = writer.sender();
     let parser = LineParser {
-        format: args.format,
+        format: args.format.map(|format| match format {
+            crate::cli::ImportFormat::Passivedns => lines::ImportFormat::Passivedns,
+            crate::cli::ImportFormat::Cof => lines::ImportFormat::Cof,
+        }),
         layout: Layout::new(
             &config.import.passivedns_fields,
             &config.import.passivedns_delimiter,
@@ -36,7 +39,11 @@ pub fn run(args: &ImportArgs, config: &Config) -> anyhow::Result<ExitCode> {
         sensor_id: config.import.sensor_id.as_deref().map(Arc::from),
         max_line_bytes: config.import.max_line_bytes,
     };
-    sources::capture::set_import_config(&config.capture);
+    let import = ImportContext {
+        parser: &parser,
+        batch_size: config.import.batch_size,
+        capture: &config.capture,
+    };
     let started = Instant::now();
     let mut stats = LineStats::default();
     let mut io_errors = Vec::new();
@@ -83,22 +90,8 @@ pub fn run(args: &ImportArgs, config: &Config) -> anyhow::Result<ExitCode> {
                     .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
                 // Binary inputs are recognised by their magic; anything else
                 // is read as lines.
-                let binary: Option<sources::ImportReader> = if sources::dnstap::sniff(head) {
-                    Some(sources::dnstap::import_reader)
-                } else if sources::capture::sniff(head) {
-                    Some(sources::capture::import_reader)
-                } else {
-                    None
-                };
-                if let Some(import_reader) = binary {
-                    import_reader(
-                        reader,
-                        path,
-                        &parser,
-                        config.import.batch_size,
-                        &mut stats,
-                        &mut emit,
-                    )
+                if let Some(import_reader) = inputs::import_reader(head) {
+                    import_reader(reader, path, &import, &mut stats, &mut emit)
                 } else {
                     lines::read_lines(
                         reader,

@@ -8,9 +8,10 @@ use anyhow::{Context, bail};
 use dnsrecall_core::store::Store;
 use dnsrecall_http::{ApiConfig, ApiKeys, AppState};
 
+use dnsrecall_ingest::IngestContext;
+use dnsrecall_ingest::driver::StoreWriter;
+
 use crate::config::Config;
-use crate::pipeline::writer::StoreWriter;
-use crate::sources::{self, SourceContext};
 
 pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
     let keys = config.api_keys()?;
@@ -37,16 +38,16 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), "serving the query API");
-        let pipeline_metrics = writer.metrics();
         let metrics = Arc::new(dnsrecall_metrics::Registry::default());
-        metrics.register_samples(move || pipeline_metrics.snapshot());
-        let context = SourceContext {
+        writer.register_metrics(&metrics);
+        let outputs = dnsrecall_ingest::outputs::build(&config.all_outputs(), &metrics)?;
+        let context = IngestContext {
             entries: Some(writer.sender()),
             shutdown: shutdown.clone(),
             metrics: metrics.clone(),
+            outputs: outputs.clone(),
         };
-        let mut tasks = sources::dnstap::start(&config.dnstap, &context).await?;
-        tasks.extend(sources::capture::start(&config.capture, &context).await?);
+        let tasks = dnsrecall_ingest::inputs::start(&config.all_inputs(), &context).await?;
         drop(context);
         let state = AppState {
             store: store.clone() as Arc<dyn Store>,
@@ -70,11 +71,12 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
         let served = dnsrecall_http::serve(listener, dnsrecall_http::router(state), signal)
             .await
             .context("HTTP server failed");
-        // The sources drain what they hold, then drop their senders.
+        // The inputs drain what they hold, then drop their senders.
         shutdown.cancel();
         for task in tasks {
             let _ = task.await;
         }
+        outputs.finish().await;
         served
     });
     tracing::info!("shutting down: flushing the store");

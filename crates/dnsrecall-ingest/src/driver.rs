@@ -1,4 +1,4 @@
-//! The store writer: one thread that receives batches of entries over a
+//! The pipeline driver (the store writer): one thread that receives batches of entries over a
 //! bounded channel (back-pressure instead of unbounded memory) and runs them
 //! through the ingest pipeline (filters, bailiwick verification, then the
 //! bounded de-duplication cache), and `SINK_THREADS` sink threads that merge
@@ -193,6 +193,13 @@ impl StoreWriter {
     /// A handle sources use to send batches.
     pub fn sender(&self) -> mpsc::Sender<Batch> {
         self.sender.clone()
+    }
+
+    /// The pipeline's counters.
+    /// Registers the pipeline's counters (filters, bailiwick, de-duplication).
+    pub fn register_metrics(&self, registry: &dnsrecall_metrics::Registry) {
+        let metrics = self.metrics.clone();
+        registry.register_samples(move || metrics.snapshot());
     }
 
     /// The pipeline's counters.

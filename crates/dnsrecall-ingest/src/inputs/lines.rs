@@ -10,7 +10,14 @@ use std::sync::Arc;
 use dnsrecall_core::{cof, passivedns};
 use dnsrecall_pipeline::Batch;
 
-use crate::cli::ImportFormat;
+/// A line format of `import`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportFormat {
+    /// passivedns `-l` logs (`||`-separated fields).
+    Passivedns,
+    /// Common Output Format (one JSON object per line).
+    Cof,
+}
 
 /// How many rejected lines are reported by place.
 pub const REJECTS_SHOWN: usize = 10;

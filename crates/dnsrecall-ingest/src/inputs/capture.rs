@@ -3,31 +3,38 @@
 //!
 //! Packets go through `dnsrecall-capture` (link layers, IP defragmentation,
 //! DNS-over-TCP reassembly), every message through its query table (which
-//! pairs a response with its query: latency, responding server), and every
-//! response through [`dnsrecall_core::decode::decode_response`] with the
-//! capture time (seconds), the sensor, no bailiwick (a packet does not say
-//! which zone the server was asked about) and the configured additional
-//! policy. Each response goes to the pipeline with its
-//! [`ResponseMeta`]: server (source address), client, query name, and
-//! `recursive` from the RD bit, so answers of authoritative servers to a
-//! resolver (RD clear) are verified by bailiwick reconstruction while a
-//! resolver's answers to its clients (RD set) are kept unverified.
+//! pairs a response with its query: latency, responding server), becomes a
+//! [`DnsMessage`](dnsrecall_core::message::DnsMessage)
+//! ([`crate::message::from_capture`]) offered to the message outputs, and
+//! every response goes through the shared decode step
+//! ([`crate::decode::MessageDecoder`]) with the capture time (seconds), the
+//! sensor, no bailiwick (a packet does not say which zone the server was
+//! asked about) and the configured additional policy. Each response goes to
+//! the pipeline with its `ResponseMeta`: server (source address), client,
+//! query name, and `recursive` from the RD bit (the message type: RD set is
+//! a client exchange), so answers of authoritative servers to a resolver
+//! (RD clear) are verified by bailiwick reconstruction while a resolver's
+//! answers to its clients (RD set) are kept unverified.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dnsrecall_capture::live::{LiveCapture, LiveConfig};
 use dnsrecall_capture::pairing::{Observation, QueryTable};
 use dnsrecall_capture::{DnsPayload, Metrics, PcapFileReader};
-use dnsrecall_core::decode::{AdditionalPolicy, DecodeError, ResponseContext, decode_response};
+use dnsrecall_core::decode::{AdditionalPolicy, DecodeError};
 use dnsrecall_metrics::{Kind, Registry, Sample, Value};
-use dnsrecall_pipeline::{Batch, ResponseMeta};
+use dnsrecall_pipeline::Batch;
 use serde::{Deserialize, Serialize};
 
-use super::SourceContext;
-use super::lines::{LineParser, LineStats};
+use super::ImportContext;
+use super::lines::LineStats;
+use crate::IngestContext;
+use crate::decode::{self, MessageDecoder, RESPONSE_TYPES_MASK};
+use crate::message;
+use crate::outputs::MessageOutputs;
 
 /// Entries per batch sent to the store writer by `serve`'s capture inputs.
 pub const LIVE_BATCH_ENTRIES: usize = 4096;
@@ -162,7 +169,18 @@ impl CaptureConfig {
         live
     }
 
-    fn validate(&self) -> anyhow::Result<()> {
+    /// Makes relative capture file paths relative to `base` (the config
+    /// file's directory).
+    pub fn resolve_paths(&mut self, base: &Path) {
+        for file in &mut self.files {
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
+        }
+    }
+
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> anyhow::Result<()> {
         if self.ports.is_empty() {
             anyhow::bail!("capture.ports must list at least one port");
         }
@@ -174,16 +192,6 @@ impl CaptureConfig {
         }
         Ok(())
     }
-}
-
-/// The `[capture]` settings `import` decodes files with (set once by the
-/// import command; defaults otherwise).
-static IMPORT_CONFIG: OnceLock<CaptureConfig> = OnceLock::new();
-
-/// Makes `import` of capture files use these decoding settings (ports,
-/// limits, sensor, additional policy). Only the first call counts.
-pub fn set_import_config(config: &CaptureConfig) {
-    let _ = IMPORT_CONFIG.set(config.clone());
 }
 
 //------------ counting and decoding -------------------------------------------
@@ -316,7 +324,8 @@ struct ResponseDecoder {
     table: QueryTable,
     metrics: Arc<Metrics>,
     sensor_id: Option<Arc<str>>,
-    additional: AdditionalPolicy,
+    /// The shared message → entries step.
+    messages: MessageDecoder,
     counters: CaptureCounters,
     /// The counters as `/metrics` last saw them (see [`ResponseDecoder::publish`]).
     published: Arc<std::sync::Mutex<CaptureCounters>>,
@@ -335,7 +344,7 @@ impl ResponseDecoder {
             table: QueryTable::new(config.pairing_capacity, config.pairing_timeout_secs),
             metrics,
             sensor_id,
-            additional: config.additional,
+            messages: MessageDecoder::new(RESPONSE_TYPES_MASK, config.additional, None),
             counters: CaptureCounters::default(),
             published: Arc::default(),
         }
@@ -359,49 +368,46 @@ impl ResponseDecoder {
         }
     }
 
-    fn handle(&mut self, payload: &DnsPayload, out: &mut Batch) -> Handled {
+    /// Pairs one message, offers it to the outputs, and stores it if it
+    /// is a response.
+    fn handle(
+        &mut self,
+        payload: &DnsPayload,
+        out: &mut Batch,
+        outputs: &MessageOutputs,
+    ) -> Handled {
         self.counters.messages += 1;
-        match self.table.observe(payload, &self.metrics) {
-            Observation::Response(pair) => {
-                if let Some(latency) = pair.latency_ns {
-                    self.counters.matched += 1;
-                    self.counters.latency_ns_sum =
-                        self.counters.latency_ns_sum.saturating_add(latency);
-                }
-            }
-            Observation::NotDns => {
-                // The capture crate only emits messages with a header.
-                let error = DecodeError::ShortMessage;
-                *self
-                    .counters
-                    .decode_errors
-                    .entry(error.reason())
-                    .or_default() += 1;
-                return Handled::Malformed(error);
-            }
-            _ => {
-                self.counters.queries += 1;
-                return Handled::Query;
-            }
+        let observation = self.table.observe(payload, &self.metrics);
+        if let Observation::NotDns = observation {
+            // The capture crate only emits messages with a header.
+            let error = DecodeError::ShortMessage;
+            *self
+                .counters
+                .decode_errors
+                .entry(error.reason())
+                .or_default() += 1;
+            return Handled::Malformed(error);
+        }
+        let response = matches!(observation, Observation::Response(_));
+        if !response && outputs.is_empty() {
+            self.counters.queries += 1;
+            return Handled::Query;
+        }
+        let message = message::from_capture(payload, self.sensor_id.as_ref());
+        if !outputs.is_empty() {
+            outputs.offer(&message);
+        }
+        let Observation::Response(pair) = observation else {
+            self.counters.queries += 1;
+            return Handled::Query;
+        };
+        if let Some(latency) = pair.latency_ns {
+            self.counters.matched += 1;
+            self.counters.latency_ns_sum = self.counters.latency_ns_sum.saturating_add(latency);
         }
         self.counters.responses += 1;
-        let context = ResponseContext {
-            time: payload.ts_sec,
-            sensor_id: self.sensor_id.clone().or_else(|| payload.interface.clone()),
-            bailiwick: None,
-            additional: self.additional,
-        };
-        match decode_response(&payload.message, &context, &mut out.entries) {
-            Ok(mut summary) => {
-                out.close_response(ResponseMeta {
-                    server: Some(payload.src),
-                    query_zone: None,
-                    qname: summary.qname.take(),
-                    client: Some(payload.dst),
-                    sensor_id: context.sensor_id,
-                    time: payload.ts_sec,
-                    recursive: summary.recursion_desired,
-                });
+        match self.messages.decode(&message, out) {
+            decode::Outcome::Stored(summary) => {
                 self.counters.entries += summary.records as u64;
                 self.counters.skipped_class += summary.skipped_class as u64;
                 self.counters.skipped_additional += summary.skipped_additional as u64;
@@ -412,7 +418,7 @@ impl ResponseDecoder {
                     .or_default() += 1;
                 Handled::Response
             }
-            Err(error) => {
+            decode::Outcome::Dns(error) => {
                 *self
                     .counters
                     .decode_errors
@@ -420,6 +426,8 @@ impl ResponseDecoder {
                     .or_default() += 1;
                 Handled::Malformed(error)
             }
+            // Every response stores and carries its message.
+            decode::Outcome::NotStored | decode::Outcome::NoResponse => Handled::Query,
         }
     }
 }
@@ -473,7 +481,7 @@ fn log_counters(source: &str, counters: &CaptureCounters, metrics: &Metrics, las
 /// or filter stops `serve` at start.
 pub async fn start(
     config: &CaptureConfig,
-    context: &SourceContext,
+    context: &IngestContext,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let mut tasks = Vec::new();
     if config.interface.is_none() && config.files.is_empty() {
@@ -531,7 +539,7 @@ pub async fn start(
 }
 
 /// Sends a batch; false when the writer is gone.
-fn send_batch(context: &SourceContext, batch: &mut Batch) -> bool {
+fn send_batch(context: &IngestContext, batch: &mut Batch) -> bool {
     if batch.is_empty() {
         return true;
     }
@@ -545,7 +553,7 @@ fn send_batch(context: &SourceContext, batch: &mut Batch) -> bool {
 fn run_live(
     capture: LiveCapture,
     mut decoder: ResponseDecoder,
-    context: &SourceContext,
+    context: &IngestContext,
     name: &str,
 ) {
     use std::sync::mpsc::RecvTimeoutError;
@@ -559,7 +567,7 @@ fn run_live(
                 if batch.is_empty() {
                     batch_started = Instant::now();
                 }
-                decoder.handle(&payload, &mut batch);
+                decoder.handle(&payload, &mut batch, &context.outputs);
             }
             Err(RecvTimeoutError::Timeout) => {}
             // The capture thread ended (stopped, or a libpcap error).
@@ -599,7 +607,7 @@ fn run_live(
 fn run_file(
     reader: PcapFileReader,
     mut decoder: ResponseDecoder,
-    context: &SourceContext,
+    context: &IngestContext,
     name: &str,
 ) {
     let mut batch = Batch::with_capacity(LIVE_BATCH_ENTRIES);
@@ -610,7 +618,7 @@ fn run_file(
         }
         match item {
             Ok(payload) => {
-                decoder.handle(&payload, &mut batch);
+                decoder.handle(&payload, &mut batch, &context.outputs);
                 if batch.len() >= LIVE_BATCH_ENTRIES {
                     let sent = send_batch(context, &mut batch);
                     decoder.publish();
@@ -649,19 +657,12 @@ pub fn sniff(head: &[u8]) -> bool {
 pub fn import_reader(
     reader: Box<dyn std::io::BufRead + Send>,
     path: &Path,
-    parser: &LineParser,
-    batch_size: usize,
+    import: &ImportContext<'_>,
     stats: &mut LineStats,
     emit: &mut dyn FnMut(Batch) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let default_config;
-    let config = match IMPORT_CONFIG.get() {
-        Some(config) => config,
-        None => {
-            default_config = CaptureConfig::default();
-            &default_config
-        }
-    };
+    let config = import.capture;
+    let (parser, batch_size) = (import.parser, import.batch_size);
     config.validate()?;
     let metrics = Arc::new(Metrics::new());
     let mut packets =
@@ -681,7 +682,7 @@ pub fn import_reader(
         stats.messages += packet - counted_packets;
         counted_packets = packet;
         match item {
-            Ok(payload) => match decoder.handle(&payload, &mut batch) {
+            Ok(payload) => match decoder.handle(&payload, &mut batch, &MessageOutputs::default()) {
                 Handled::Response => stats.responses += 1,
                 Handled::Query => {}
                 Handled::Malformed(error) => {

@@ -3,10 +3,11 @@
 //!
 //! Flow in `serve`: every input (listener or outgoing client) runs the
 //! `dnsrecall-dnstap` server code and delivers frames to one shared bounded
-//! channel; one consumer task decodes each frame (`decode_dnstap`), offers it
-//! to the configured message logs, and for the storing message types decodes
-//! `response_message` with `dnsrecall_core::decode` into entries, sent in
-//! batches (4096 entries or 100 ms) to the store writer, awaiting the send
+//! channel; one consumer task decodes each frame's protobuf once into a
+//! [`DnsMessage`] ([`crate::message::from_dnstap`]), offers it to the
+//! message outputs, and hands it to the shared decode step
+//! ([`crate::decode::MessageDecoder`]), whose entries are sent in batches
+//! (4096 entries or 100 ms) to the store writer, awaiting the send
 //! (back-pressure reaches the connections through the full frame channel).
 //!
 //! On shutdown the servers stop accepting and drain their connections, the
@@ -23,20 +24,23 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use dnsrecall_core::Name;
-use dnsrecall_core::decode::{AdditionalPolicy, DecodeError, ResponseContext, decode_response};
-use dnsrecall_dnstap::output::{Dispatcher, Format, LatencyTable, OutputConfig, Target};
+use dnsrecall_core::decode::{AdditionalPolicy, DecodeError};
+use dnsrecall_core::message::DnsMessage;
 use dnsrecall_dnstap::proto::message::Type as MessageType;
 use dnsrecall_dnstap::server::{self, ClientConfig, ClientTls, DataFrame};
 use dnsrecall_dnstap::{FileReader, FrameConfig, Metrics, ServerConfig, decode_dnstap};
 use dnsrecall_metrics::{Kind, Sample, Value};
-use dnsrecall_pipeline::{Batch, ResponseMeta};
+use dnsrecall_pipeline::Batch;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use super::SourceContext;
+use crate::IngestContext;
+use crate::decode::{self, MessageDecoder};
+use crate::message;
+use crate::outputs::MessageOutputs;
+pub use crate::outputs::file::{FileConfig as DnstapOutput, OutputFormat};
 
 /// Default data frame cap: 1 MiB (libfstrm's reader default).
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 1 << 20;
@@ -169,53 +173,6 @@ pub struct DnstapClient {
     pub server_name: Option<String>,
 }
 
-/// Rendering of a message output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OutputFormat {
-    /// dnstap-receiver text lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-    /// YAML documents.
-    Yaml,
-    /// The frames as received, as a Frame Streams file.
-    Dnstap,
-}
-
-/// `[[dnstap.outputs]]`: a message log.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DnstapOutput {
-    /// `text`, `json`, `yaml` or `dnstap` (required).
-    pub format: OutputFormat,
-    /// `stdout` or a file path [default: `stdout`].
-    #[serde(default = "default_target")]
-    pub target: String,
-    /// Rotate a file before it grows past this many bytes; 0 = never [default: 0].
-    #[serde(default)]
-    pub max_size: u64,
-    /// Rotated copies kept (`FILE.1` newest) [default: 5].
-    #[serde(default = "default_max_files")]
-    pub max_files: usize,
-    /// Messages queued for this output; beyond, messages are dropped and
-    /// counted [default: 10000].
-    #[serde(default = "default_queue_size")]
-    pub queue_size: usize,
-}
-
-fn default_target() -> String {
-    "stdout".to_string()
-}
-
-fn default_max_files() -> usize {
-    5
-}
-
-fn default_queue_size() -> usize {
-    10_000
-}
-
 fn resolve(base: &Path, path: &Path) -> PathBuf {
     if path.is_absolute() {
         path.to_path_buf()
@@ -245,11 +202,7 @@ impl DnstapConfig {
             }
         }
         for output in &mut self.outputs {
-            if output.target != "stdout" {
-                output.target = resolve(base, Path::new(&output.target))
-                    .display()
-                    .to_string();
-            }
+            output.resolve_paths(base);
         }
     }
 
@@ -293,7 +246,8 @@ impl DnstapConfig {
         }
     }
 
-    fn store_mask(&self) -> anyhow::Result<u32> {
+    /// The stored message types as a bit set (bit `t`: dnstap type `t`).
+    pub fn store_mask(&self) -> anyhow::Result<u32> {
         let mut mask = 0u32;
         for name in &self.store_types {
             let Some(kind) = ALL_TYPES
@@ -310,7 +264,8 @@ impl DnstapConfig {
         Ok(mask)
     }
 
-    fn has_inputs(&self) -> bool {
+    /// Whether any listener or client is configured.
+    pub fn has_inputs(&self) -> bool {
         self.tcp.is_some() || self.tls.is_some() || self.unix.is_some() || !self.clients.is_empty()
     }
 
@@ -476,8 +431,6 @@ impl DnstapStats {
             content_type = get(&metrics.errors_content_type),
             truncated = get(&metrics.errors_truncated),
             io_errors = get(&metrics.errors_io),
-            output_written = get(&metrics.output_written),
-            output_dropped = get(&metrics.output_dropped),
             "dnstap summary"
         );
     }
@@ -486,6 +439,7 @@ impl DnstapStats {
 //---- Decoding ----
 
 /// What became of one frame.
+#[derive(Debug)]
 enum Outcome {
     /// A response of a storing type, decoded into this many entries.
     Stored(usize),
@@ -501,16 +455,10 @@ enum Outcome {
     Dns(DecodeError),
 }
 
-/// Frame → entries, reusing the sensor and bailiwick of the previous
-/// message when they repeat (they nearly always do).
+/// Frame → [`DnsMessage`] (the protobuf decoded here, once) → entries
+/// through the shared [`MessageDecoder`].
 struct FrameDecoder {
-    store_mask: u32,
-    store: bool,
-    default_sensor: Option<Arc<str>>,
-    context: ResponseContext,
-    identity: Option<Vec<u8>>,
-    zone: Option<Vec<u8>>,
-    bad_zone: bool,
+    messages: MessageDecoder,
 }
 
 impl FrameDecoder {
@@ -520,97 +468,43 @@ impl FrameDecoder {
         additional: AdditionalPolicy,
         default_sensor: Option<Arc<str>>,
     ) -> Self {
+        let mask = if store { store_mask } else { 0 };
         FrameDecoder {
-            store_mask,
-            store,
-            context: ResponseContext {
-                time: 0,
-                sensor_id: default_sensor.clone(),
-                bailiwick: None,
-                additional,
-            },
-            default_sensor,
-            identity: None,
-            zone: None,
-            bad_zone: false,
+            messages: MessageDecoder::new(mask, additional, default_sensor),
         }
     }
 
-    /// Decodes one frame; a stored response appends its entries to `out`
-    /// and closes them with its [`ResponseMeta`] (addresses, query name,
-    /// `query_zone`, and whether the server is an upstream authority whose
-    /// address can vouch for a bailiwick: only for `RESOLVER_RESPONSE`).
-    fn decode(&mut self, frame: Bytes, out: &mut Batch) -> Outcome {
-        let tap = match decode_dnstap(frame) {
-            Ok(tap) => tap,
-            Err(error) => return Outcome::Protobuf(error),
-        };
-        let Some(message) = tap.message else {
+    /// Whether the last stored message's `query_zone` was not a wire name.
+    fn bad_zone(&self) -> bool {
+        self.messages.bad_zone
+    }
+
+    /// The frame's message (`None`: a payload without one).
+    fn message(frame: Bytes) -> Result<Option<DnsMessage>, prost::DecodeError> {
+        let tap = decode_dnstap(frame.clone())?;
+        Ok(message::from_dnstap(tap, frame))
+    }
+
+    /// Stores a decoded message's response, if its type stores.
+    fn decode_message(&mut self, message: Option<&DnsMessage>, out: &mut Batch) -> Outcome {
+        let Some(message) = message else {
             return Outcome::NoMessage;
         };
-        let stores =
-            (0..32).contains(&message.r#type) && self.store_mask & (1 << message.r#type) != 0;
-        if !stores || !self.store {
-            return Outcome::NotStored;
-        }
-        let Some(response) = message.response_message else {
-            return Outcome::NoResponse;
-        };
-        if tap.identity.as_deref() != self.identity.as_deref() {
-            self.identity = tap.identity.as_ref().map(|i| i.to_vec());
-            self.context.sensor_id = match &tap.identity {
-                Some(identity) if !identity.is_empty() => {
-                    Some(Arc::from(String::from_utf8_lossy(identity).as_ref()))
-                }
-                _ => self.default_sensor.clone(),
-            };
-        }
-        if message.query_zone.as_deref() != self.zone.as_deref() {
-            self.zone = message.query_zone.as_ref().map(|z| z.to_vec());
-            let parsed = message.query_zone.as_deref().map(Name::from_wire);
-            self.bad_zone = matches!(parsed, Some(Err(_)));
-            self.context.bailiwick = parsed.and_then(Result::ok);
-        }
-        self.context.time = message
-            .response_time_sec
-            .or(message.query_time_sec)
-            .unwrap_or_else(now);
-        match decode_response(&response, &self.context, &mut out.entries) {
-            Ok(summary) => {
-                out.close_response(ResponseMeta {
-                    server: message.response_address.as_deref().and_then(ip_address),
-                    query_zone: self.context.bailiwick.clone(),
-                    qname: summary.qname,
-                    client: message.query_address.as_deref().and_then(ip_address),
-                    sensor_id: self.context.sensor_id.clone(),
-                    time: self.context.time,
-                    // Only a resolver's upstream answers come from servers
-                    // whose delegations say what they may vouch for; a
-                    // resolver answering clients, a forwarder or the
-                    // authority logging itself vouch for nothing.
-                    recursive: message.r#type != MessageType::ResolverResponse as i32,
-                });
-                Outcome::Stored(summary.records)
-            }
-            Err(error) => Outcome::Dns(error),
+        match self.messages.decode(message, out) {
+            decode::Outcome::Stored(summary) => Outcome::Stored(summary.records),
+            decode::Outcome::NotStored => Outcome::NotStored,
+            decode::Outcome::NoResponse => Outcome::NoResponse,
+            decode::Outcome::Dns(error) => Outcome::Dns(error),
         }
     }
-}
 
-/// A dnstap address field: 4 bytes (IPv4) or 16 bytes (IPv6).
-fn ip_address(bytes: &[u8]) -> Option<std::net::IpAddr> {
-    match bytes.len() {
-        4 => <[u8; 4]>::try_from(bytes).ok().map(std::net::IpAddr::from),
-        16 => <[u8; 16]>::try_from(bytes).ok().map(std::net::IpAddr::from),
-        _ => None,
+    /// Both steps, for callers without outputs (file import).
+    fn decode(&mut self, frame: Bytes, out: &mut Batch) -> Outcome {
+        match FrameDecoder::message(frame) {
+            Ok(message) => self.decode_message(message.as_ref(), out),
+            Err(error) => Outcome::Protobuf(error),
+        }
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 impl DnstapStats {
@@ -644,13 +538,10 @@ impl DnstapStats {
 /// the clients and the consumer. The returned tasks end after shutdown.
 pub async fn start(
     config: &DnstapConfig,
-    context: &SourceContext,
+    context: &IngestContext,
 ) -> anyhow::Result<Vec<JoinHandle<()>>> {
     config.validate()?;
     if !config.has_inputs() {
-        if !config.outputs.is_empty() {
-            warn!("dnstap outputs are configured but no dnstap input: nothing will be logged");
-        }
         return Ok(Vec::new());
     }
     let server_config = config.server_config();
@@ -778,36 +669,6 @@ pub async fn start(
     // The consumer ends once every input has dropped its sender.
     drop(sink);
 
-    let mut outputs = None;
-    if !config.outputs.is_empty() {
-        let mut dispatcher = Dispatcher::new(LatencyTable::default(), metrics.clone());
-        let mut writers = Vec::new();
-        for output in &config.outputs {
-            let format = match output.format {
-                OutputFormat::Text => Format::Text,
-                OutputFormat::Json => Format::Json,
-                OutputFormat::Yaml => Format::Yaml,
-                OutputFormat::Dnstap => Format::Dnstap,
-            };
-            let target = if output.target == "stdout" {
-                Target::Stdout
-            } else {
-                Target::File {
-                    path: PathBuf::from(&output.target),
-                    max_size: output.max_size,
-                    max_files: output.max_files,
-                }
-            };
-            let mut output_config = OutputConfig::new(format, target);
-            output_config.queue_size = output.queue_size;
-            writers.push(
-                dispatcher
-                    .add_output(output_config)
-                    .with_context(|| format!("cannot open dnstap output {}", output.target))?,
-            );
-        }
-        outputs = Some((dispatcher, writers));
-    }
     let decoder = FrameDecoder::new(config.store_mask()?, config.store, config.additional, None);
     let entries = if config.store {
         context.entries.clone()
@@ -815,7 +676,12 @@ pub async fn start(
         None
     };
     handles.push(tokio::spawn(consume(
-        frames, decoder, entries, outputs, stats, metrics,
+        frames,
+        decoder,
+        entries,
+        context.outputs.clone(),
+        stats,
+        metrics,
     )));
     Ok(handles)
 }
@@ -827,13 +693,11 @@ async fn report(kind: &'static str, run: impl Future<Output = std::io::Result<()
     }
 }
 
-type Outputs = (Dispatcher, Vec<JoinHandle<std::io::Result<()>>>);
-
 async fn consume(
     mut frames: mpsc::Receiver<DataFrame>,
     mut decoder: FrameDecoder,
     mut entries: Option<mpsc::Sender<Batch>>,
-    mut outputs: Option<Outputs>,
+    outputs: MessageOutputs,
     stats: Arc<DnstapStats>,
     metrics: Arc<Metrics>,
 ) {
@@ -848,17 +712,21 @@ async fn consume(
                     break;
                 }
                 for frame in received.drain(..) {
-                    if let Some((dispatcher, _)) = &mut outputs {
-                        // Counted by the dispatcher (errors_protobuf) and below.
-                        let _ = dispatcher.dispatch(frame.data.clone());
-                    }
-                    let outcome = decoder.decode(frame.data, &mut batch);
-                    stats.count(&outcome, decoder.bad_zone);
+                    let outcome = match FrameDecoder::message(frame.data) {
+                        Ok(message) => {
+                            if let Some(message) = &message
+                                && !outputs.is_empty()
+                            {
+                                outputs.offer(message);
+                            }
+                            decoder.decode_message(message.as_ref(), &mut batch)
+                        }
+                        Err(error) => Outcome::Protobuf(error),
+                    };
+                    stats.count(&outcome, decoder.bad_zone());
                     match &outcome {
                         Outcome::Protobuf(error) => {
-                            if outputs.is_none() {
-                                metrics.record_error(dnsrecall_dnstap::metrics::ErrorReason::Protobuf);
-                            }
+                            metrics.record_error(dnsrecall_dnstap::metrics::ErrorReason::Protobuf);
                             debug!(peer = %frame.peer, %error, "dnstap frame is not a dnstap protobuf");
                         }
                         Outcome::Dns(error) => debug!(peer = %frame.peer, %error, "dnstap response does not decode"),
@@ -878,16 +746,6 @@ async fn consume(
     }
     if !batch.is_empty() {
         send(&mut entries, &mut batch, &stats).await;
-    }
-    if let Some((dispatcher, writers)) = outputs {
-        drop(dispatcher);
-        for writer in writers {
-            match writer.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => warn!(%error, "dnstap output failed"),
-                Err(error) => warn!(%error, "dnstap output task failed"),
-            }
-        }
     }
     stats.log_summary(&metrics);
 }
@@ -920,17 +778,16 @@ pub fn sniff(head: &[u8]) -> bool {
 pub fn import_reader(
     reader: Box<dyn std::io::BufRead + Send>,
     path: &std::path::Path,
-    parser: &super::lines::LineParser,
-    batch_size: usize,
+    import: &super::ImportContext<'_>,
     stats: &mut super::lines::LineStats,
     emit: &mut dyn FnMut(Batch) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     import_frames(
         reader,
         path,
-        parser.sensor_id.clone(),
+        import.parser.sensor_id.clone(),
         &DnstapConfig::default(),
-        batch_size,
+        import.batch_size,
         stats,
         emit,
     )
@@ -995,6 +852,7 @@ fn import_frames(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dnsrecall_core::Name;
     use dnsrecall_dnstap::FileWriter;
     use dnsrecall_dnstap::proto::{Dnstap, Message, dnstap};
     use prost::Message as _;

@@ -1,0 +1,40 @@
+//! dnsrecall-ingest: everything between a DNS event and the store.
+//!
+//! It owns the inputs ([`inputs`]: dnstap, capture, line and file importers,
+//! each with its config type and started through one registry), the one
+//! step that turns a [`DnsMessage`](dnsrecall_core::message::DnsMessage)
+//! into a batch of entries ([`decode`], shared by dnstap and capture), the
+//! mapping of native events onto that message ([`message`]), the message
+//! outputs ([`outputs`]: every decoded message, any input, through bounded
+//! queues with counted drops; `kind = "file"` logs today) and the pipeline
+//! driver ([`driver`]: the writer, ticker and sink threads that run
+//! filters, bailiwick verification and de-duplication and write to any
+//! [`Store`](dnsrecall_core::store::Store)).
+//!
+//! It must not know the HTTP crate, the CLI, or which store backend it
+//! writes to; it registers its counters in the metrics registry it is given.
+
+pub mod decode;
+pub mod driver;
+pub mod inputs;
+pub mod message;
+pub mod outputs;
+
+use std::sync::Arc;
+
+use dnsrecall_pipeline::Batch;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// What a running input is handed.
+#[derive(Clone)]
+pub struct IngestContext {
+    /// Batches of entries to store; `None` in pure collector mode.
+    pub entries: Option<mpsc::Sender<Batch>>,
+    /// Cancelled on SIGINT/SIGTERM: stop accepting, drain, return.
+    pub shutdown: CancellationToken,
+    /// Where an input registers its counters for `/metrics`.
+    pub metrics: Arc<dnsrecall_metrics::Registry>,
+    /// Where every decoded DNS message goes (besides the store).
+    pub outputs: outputs::MessageOutputs,
+}

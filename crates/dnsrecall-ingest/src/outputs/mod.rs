@@ -1,0 +1,104 @@
+//! Message outputs: components that receive every [`DnsMessage`] any input
+//! decoded (dnstap frames and captured packets alike), configured as
+//! `[[outputs]] kind = "..."`.
+//!
+//! An output is offered each message without blocking: it keeps a bounded
+//! queue, and a full queue drops the message and counts it, so a slow disk
+//! or peer never stalls ingest. Adding an output: a module here with its
+//! config type beside it, one [`OutputConfig`] variant and one arm in
+//! [`build`].
+
+pub mod file;
+
+use std::sync::Arc;
+
+use dnsrecall_core::message::DnsMessage;
+use dnsrecall_metrics::Registry;
+use serde::{Deserialize, Serialize};
+
+/// A component that receives every decoded DNS message.
+pub trait MessageOutput: Send + Sync {
+    /// Offers one message; never blocks (a full queue drops and counts).
+    fn offer(&self, message: &DnsMessage);
+    /// Stops taking messages; the returned task ends once what was queued
+    /// is written.
+    fn finish(&self) -> Option<tokio::task::JoinHandle<()>>;
+}
+
+/// `[[outputs]]`: one message output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum OutputConfig {
+    /// Message logs (text, JSON, YAML or dnstap files) to stdout or a file.
+    File(file::FileConfig),
+}
+
+impl OutputConfig {
+    /// Makes relative paths relative to `base` (the config file's directory).
+    pub fn resolve_paths(&mut self, base: &std::path::Path) {
+        match self {
+            OutputConfig::File(config) => config.resolve_paths(base),
+        }
+    }
+
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            OutputConfig::File(config) => config.validate(),
+        }
+    }
+}
+
+/// The running outputs, shared by every input.
+#[derive(Clone, Default)]
+pub struct MessageOutputs {
+    outputs: Arc<Vec<Box<dyn MessageOutput>>>,
+}
+
+impl MessageOutputs {
+    /// Whether any output is running (inputs skip building messages for
+    /// nobody).
+    pub fn is_empty(&self) -> bool {
+        self.outputs.is_empty()
+    }
+
+    /// Offers `message` to every output.
+    pub fn offer(&self, message: &DnsMessage) {
+        for output in self.outputs.iter() {
+            output.offer(message);
+        }
+    }
+
+    /// Finishes every output (after the inputs stopped) and waits until
+    /// each has written what it queued.
+    pub async fn finish(&self) {
+        let tasks: Vec<_> = self.outputs.iter().filter_map(|o| o.finish()).collect();
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Builds the configured outputs: the one registry of output kinds. Must
+/// be called inside a tokio runtime.
+pub fn build(configs: &[OutputConfig], metrics: &Registry) -> Result<MessageOutputs, BuildError> {
+    let mut outputs: Vec<Box<dyn MessageOutput>> = Vec::with_capacity(configs.len());
+    for config in configs {
+        outputs.push(match config {
+            OutputConfig::File(file) => Box::new(file::FileOutput::start(file, metrics)?),
+        });
+    }
+    Ok(MessageOutputs {
+        outputs: Arc::new(outputs),
+    })
+}
+
+/// An output that cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot open output {target}: {source}")]
+    Open {
+        target: String,
+        source: std::io::Error,
+    },
+}
