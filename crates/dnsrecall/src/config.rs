@@ -426,6 +426,51 @@ mod tests {
     }
 
     #[test]
+    fn inputs_and_outputs_lists_and_their_aliases() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[[dnstap.outputs]]\nformat = \"text\"\n\
+             [[inputs]]\nkind = \"capture\"\nfiles = [\"x.pcap\"]\n\
+             [[inputs]]\nkind = \"dnstap\"\ntcp = \"127.0.0.1:6000\"\n\
+             [[outputs]]\nkind = \"file\"\nformat = \"json\"\ntarget = \"log/m.json\"\n",
+        )
+        .unwrap();
+        let config = Config::from_file(&file).unwrap();
+        config.validate().unwrap();
+        use dnsrecall_ingest::inputs::InputConfig;
+        use dnsrecall_ingest::outputs::OutputConfig;
+        let inputs = config.all_inputs();
+        assert_eq!(inputs.len(), 4, "[dnstap], [capture], then two [[inputs]]");
+        match &inputs[2] {
+            InputConfig::Capture(capture) => {
+                assert_eq!(capture.files, [dir.path().join("x.pcap")])
+            }
+            other => panic!("expected capture, got {other:?}"),
+        }
+        assert!(matches!(&inputs[3], InputConfig::Dnstap(d) if d.tcp.is_some()));
+        let outputs = config.all_outputs();
+        assert_eq!(outputs.len(), 2, "the alias first, then [[outputs]]");
+        match &outputs[1] {
+            OutputConfig::File(file) => assert_eq!(
+                file.target,
+                dir.path().join("log/m.json").display().to_string()
+            ),
+        }
+        // Round trip through the printed configuration.
+        let printed = config.to_toml().unwrap();
+        let again: Config = toml::from_str(&printed).unwrap();
+        assert_eq!(again.all_outputs(), outputs);
+        for bad in [
+            "[[inputs]]\nkind = \"websocket\"\n",
+            "[[outputs]]\nkind = \"file\"\nformat = \"json\"\ncolour = 1\n",
+        ] {
+            assert!(toml::from_str::<Config>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn documented_example_parses() {
         let example = include_str!("../../../docs/dnsrecall.example.toml");
         let config: Config = toml::from_str(example).unwrap();
