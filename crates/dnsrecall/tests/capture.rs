@@ -878,6 +878,17 @@ fn live_capture_on_loopback() {
         })
         .unwrap_or_else(|| panic!("no capture packets counter:\n{metrics}"));
     assert!(packets >= 10, "{packets} packets for 5 queries and answers");
+    // So are the per-input decode counters (once logged at shutdown only).
+    let counter = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name}:\n{metrics}"))
+    };
+    let responses = counter("dnsrecall_ingest_capture_responses_total ");
+    assert!(responses >= 5, "{responses} responses decoded");
+    assert!(counter("dnsrecall_ingest_capture_rcodes_total{rcode=\"NOERROR\"} ") >= 1);
+    assert!(counter("dnsrecall_ingest_capture_entries_total ") >= 5);
 
     // A last query right before SIGTERM: the final batch is flushed.
     assert!(kdig(port, &["ns1.capture.test", "A"]).contains("127.0.0.1"));
