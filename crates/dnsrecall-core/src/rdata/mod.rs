@@ -165,6 +165,13 @@ pub fn to_presentation(rtype: Rtype, wire: &[u8]) -> String {
         return out;
     }
     out.clear();
+    // A name alone (NS, CNAME, PTR, DNAME, ...): rendered with every RFC 1035
+    // escape. domain's Display leaves `(`, `)`, `;` and `"` bare, and such a
+    // name then does not read back (found by fuzzing: cof_line).
+    if rtype.rdata_name_offset() == Some(0) && wire_name_len(wire).ok() == Some(wire.len()) {
+        name::write_presentation(wire, &mut out, true);
+        return out;
+    }
     let mut parser = Parser::from_ref(wire);
     let parsed = ZoneRecordData::<&[u8], ParsedName<&[u8]>>::parse_rdata(
         DomainRtype::from_int(rtype.0),
