@@ -280,6 +280,34 @@ pub fn parse_line(
 mod tests {
     use super::*;
 
+    /// Fuzzing (passivedns_line): LOC seconds of many digits overflowed an
+    /// i64 (a panic with overflow checks, a wrong value without). Such an
+    /// answer is not LOC presentation: kept as opaque text.
+    #[test]
+    fn loc_with_huge_seconds_is_kept_opaque() {
+        let line = "1795319547.798||127.0.0.1||127.0.0.1||IN||loc.example.test.||LOC||\
+                    52 40 9223372036854775 N 0 0 0 E 0m||3600||1";
+        let Ok(Line::Record(entry)) = parse_line(&Layout::default(), line, None) else {
+            panic!("not a record");
+        };
+        assert!(
+            entry.record.rdata.wire().is_none(),
+            "{:?}",
+            entry.record.rdata
+        );
+        for text in [
+            "52 40 60 N 0 0 0 E 0m",
+            "52 40 9223372036854775 N 0 0 0 E 0m",
+            "52 40 1 N 0 0 0 E 92233720368547758m",
+        ] {
+            assert!(
+                crate::rdata::from_presentation(Rtype::LOC, text).is_err(),
+                "{text}"
+            );
+        }
+        assert!(crate::rdata::from_presentation(Rtype::LOC, "52 40 59.999 N 0 0 0 E 0m").is_ok());
+    }
+
     fn record(line: &str) -> Entry {
         match parse_line(&Layout::default(), line, None).unwrap() {
             Line::Record(entry) => entry,

@@ -240,6 +240,11 @@ pub fn parse_pattern(text: &str) -> Result<(NameMatch, Option<usize>), QueryErro
     }
     if let Some(rest) = text.strip_suffix(".*") {
         let name = Name::from_presentation(rest).map_err(bad)?;
+        // `..*` (the root and a wildcard) is a bare wildcard too (found by
+        // fuzzing: it was read as a prefix of no labels, written back as `*`).
+        if name.is_root() {
+            return Err(QueryError::BareWildcard);
+        }
         let labels = name.labels().map(|l| l.to_ascii_lowercase()).collect();
         return Ok((NameMatch::Prefix(labels), None));
     }
@@ -499,6 +504,10 @@ mod tests {
         let path = lookup.to_path();
         assert_eq!(path, "rrset/name/a%5C*b.example.com/A");
         assert_eq!(Lookup::from_path(&path).unwrap(), lookup);
+        assert!(matches!(
+            parse_pattern("..*"),
+            Err(QueryError::BareWildcard)
+        ));
         let search = crate::Search::parse("raw\\*.example.*").unwrap();
         let again = Lookup::from_path(&search.lookup.to_path()).unwrap();
         assert_eq!(again, search.lookup);
