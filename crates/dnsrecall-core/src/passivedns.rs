@@ -404,4 +404,35 @@ mod tests {
             LayoutError::MissingField
         );
     }
+
+    proptest::proptest! {
+        /// Whatever the line, the parser answers (never panics), and a
+        /// record it returns counts at least one sighting.
+        #[test]
+        fn any_line_is_answered(line in "\\PC{0,120}") {
+            if let Ok(Line::Record(entry)) = parse_line(&Layout::default(), &line, None) {
+                proptest::prop_assert!(entry.seen.count >= 1);
+            }
+        }
+
+        /// Lines built from valid fields come back with those fields.
+        #[test]
+        fn built_lines_read_back(
+            secs in 0u64..4_000_000_000,
+            labels in proptest::collection::vec("[a-z0-9]{1,12}", 1..4),
+            address in proptest::prelude::any::<[u8; 4]>(),
+            count in 1u64..1_000_000,
+        ) {
+            let name = format!("{}.", labels.join("."));
+            let answer = std::net::Ipv4Addr::from(address).to_string();
+            let line = format!("{secs}.5||192.0.2.1||198.51.100.1||IN||{name}||A||{answer}||60||{count}");
+            let Ok(Line::Record(entry)) = parse_line(&Layout::default(), &line, None) else {
+                return Err(proptest::test_runner::TestCaseError::fail(format!("not a record: {line}")));
+            };
+            proptest::prop_assert_eq!(entry.record.rrname.to_fqdn(), name);
+            proptest::prop_assert_eq!(entry.record.rdata_text(), answer);
+            proptest::prop_assert_eq!(entry.seen.time_first, secs);
+            proptest::prop_assert_eq!(entry.seen.count, count);
+        }
+    }
 }
