@@ -435,8 +435,13 @@ fn name_text(name: &Name) -> String {
         ".".to_string()
     } else {
         // A literal `*` in a label is escaped so that it reads back as a
-        // character, not as a wildcard (`write_label` leaves it bare).
-        name.to_dotless().replace('*', "\\*")
+        // character, not as a wildcard (`write_label` leaves it bare); so is
+        // a leading `+`, which would read back as the `+.` wildcard.
+        let text = name.to_dotless().replace('*', "\\*");
+        match text.strip_prefix('+') {
+            Some(rest) => format!("\\+{rest}"),
+            None => text,
+        }
     }
 }
 
