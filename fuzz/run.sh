@@ -8,6 +8,9 @@
 # if any target crashed.
 set -uo pipefail
 cd "$(dirname "$0")"
+# Its own target dir: nightly, fuzzing flags; never the workspace's (which
+# scripts/test.sh exports).
+export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$PWD/target}"
 seconds=${1:?usage: fuzz/run.sh SECONDS [TARGET...]}
 shift
 flags=(--sanitizer none --debug-assertions -O)
