@@ -39,3 +39,12 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+
+# Fuzz smoke: every target of fuzz/ builds (nightly) and runs a few seconds
+# from the seed corpus (fuzz/README.md; the long runs are in RELIABILITY.md).
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  echo "== installing cargo-fuzz"
+  cargo install --locked cargo-fuzz
+fi
+echo "== fuzz smoke"
+fuzz/smoke.sh

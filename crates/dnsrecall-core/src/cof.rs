@@ -437,6 +437,25 @@ pub fn write_line(entry: &Entry, style: &CofStyle<'_>, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fuzzing (cof_line): a CNAME target holding `\)` was exported as
+    /// `\\)`, which reads back as opaque text, not as the same record.
+    #[test]
+    fn names_with_zone_file_specials_survive_export() {
+        let line = r#"{"rrname":"www.example.com","rrtype":"CNAME","rdata":"a\\\\\\)b\\(c\\;d\\\"e.example.","time_first":1,"time_last":2}"#;
+        let parsed = parse_line(line).expect("parses");
+        let entry = &parsed.entries[0];
+        assert!(
+            entry.record.rdata.wire().is_some(),
+            "{:?}",
+            entry.record.rdata
+        );
+        let mut out = Vec::new();
+        write_line(entry, &CofStyle::default(), &mut out);
+        let text = String::from_utf8(out).expect("UTF-8");
+        let again = parse_line(text.trim_end()).expect("export parses");
+        assert_eq!(again.entries[0].record, entry.record, "{text}");
+    }
     use proptest::prelude::*;
 
     #[test]

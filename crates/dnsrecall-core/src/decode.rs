@@ -374,4 +374,37 @@ mod tests {
         assert!(decode_response(&looping, &context, &mut out).is_err());
         assert!(out.is_empty());
     }
+
+    proptest::proptest! {
+        /// Any bytes: decoded or refused, never a panic; a refusal leaves
+        /// the output as it was, a success counts what it emitted.
+        #[test]
+        fn any_bytes_are_answered(wire in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let mut out = Vec::new();
+            match decode_response(&wire, &ResponseContext::default(), &mut out) {
+                Ok(summary) => proptest::prop_assert_eq!(summary.records, out.len()),
+                Err(_) => proptest::prop_assert!(out.is_empty()),
+            }
+            let _ = peek_question(&wire);
+        }
+
+        /// A real response with bytes flipped: still answered, and entries
+        /// appended after existing ones are never lost on failure.
+        #[test]
+        fn mutated_responses_are_answered(flips in proptest::collection::vec((0usize..200, proptest::prelude::any::<u8>()), 1..8)) {
+            let mut wire = response();
+            for (at, byte) in flips {
+                let at = at % wire.len();
+                wire[at] = byte;
+            }
+            let mut out = Vec::new();
+            let before = decode_response(&response(), &ResponseContext::default(), &mut out).map(|s| s.records);
+            proptest::prop_assert!(before.is_ok());
+            let kept = out.len();
+            match decode_response(&wire, &ResponseContext::default(), &mut out) {
+                Ok(summary) => proptest::prop_assert_eq!(out.len(), kept + summary.records),
+                Err(_) => proptest::prop_assert_eq!(out.len(), kept),
+            }
+        }
+    }
 }

@@ -57,6 +57,16 @@ pub struct ServerConfig {
     pub handshake_timeout: Duration,
     /// How long connections keep reading after shutdown (default 2 s).
     pub drain_timeout: Duration,
+    /// In the data phase, longest wait for the next complete frame; a peer
+    /// silent (or trickling one frame) for longer is disconnected and
+    /// counted as truncated. `None` (default): no limit, since a quiet
+    /// resolver may send nothing for a long time.
+    pub idle_timeout: Option<Duration>,
+    /// Serve plain TCP on a non-loopback address (default false: refused,
+    /// since anyone who can reach the port could feed records). The same
+    /// rule as the HTTP API's `allow_public_without_keys`; see
+    /// [`check_listener`].
+    pub allow_public_plaintext: bool,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +76,8 @@ impl Default for ServerConfig {
             max_connections: 1024,
             handshake_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(2),
+            idle_timeout: None,
+            allow_public_plaintext: false,
         }
     }
 }
@@ -103,7 +115,9 @@ where
         Err(error) => {
             let reason = match &error {
                 ReceiveError::Frame(e) => ErrorReason::of(e),
-                ReceiveError::HandshakeTimeout => ErrorReason::Truncated,
+                ReceiveError::HandshakeTimeout | ReceiveError::IdleTimeout => {
+                    ErrorReason::Truncated
+                }
             };
             metrics.record_error(reason);
             warn!(peer = %peer, reason = reason.as_str(), error = %error, "dnstap connection dropped");
@@ -118,6 +132,24 @@ enum ReceiveError {
     Frame(#[from] FrameError),
     #[error("handshake not finished within the timeout")]
     HandshakeTimeout,
+    #[error("no complete frame within the idle timeout")]
+    IdleTimeout,
+}
+
+/// The next data frame, within `idle` when set.
+async fn next_within<T>(
+    session: &mut ReceiverSession<T>,
+    idle: Option<Duration>,
+) -> Result<Result<Option<Bytes>, FrameError>, ReceiveError>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    match idle {
+        None => Ok(session.next_data().await),
+        Some(idle) => tokio::time::timeout(idle, session.next_data())
+            .await
+            .map_err(|_| ReceiveError::IdleTimeout),
+    }
 }
 
 async fn receive<T>(
@@ -149,7 +181,7 @@ where
     loop {
         let next = match deadline {
             None => tokio::select! {
-                next = session.next_data() => next,
+                next = next_within(session, shared.config.idle_timeout) => next?,
                 _ = shutdown.wait_for(|stop| *stop) => {
                     deadline = Some(Instant::now() + shared.config.drain_timeout);
                     continue;
@@ -324,7 +356,50 @@ async fn serve(
     Ok(())
 }
 
+/// How a dnstap TCP listener is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenerSecurity {
+    /// Plain TCP.
+    Plain,
+    /// TLS; `client_certificates`: clients must present a certificate
+    /// signed by the configured CA.
+    Tls { client_certificates: bool },
+}
+
+/// Why a listener was refused at start-up.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "refusing to accept dnstap on non-loopback address {address} without TLS client certificates: \
+     anyone reaching it could feed records; configure TLS with a client CA, or opt out explicitly \
+     (allow_public_plaintext)"
+)]
+pub struct ListenerRefused {
+    pub address: SocketAddr,
+}
+
+/// The start-up rule for dnstap TCP listeners (the HTTP API's rule for API
+/// keys, applied to writers): a listener on a non-loopback address must
+/// authenticate its peers with TLS client certificates, unless the operator
+/// opted out with `allow_public_plaintext`.
+pub fn check_listener(
+    address: SocketAddr,
+    security: ListenerSecurity,
+    allow_public_plaintext: bool,
+) -> Result<(), ListenerRefused> {
+    let authenticated = security
+        == ListenerSecurity::Tls {
+            client_certificates: true,
+        };
+    if address.ip().is_loopback() || authenticated || allow_public_plaintext {
+        Ok(())
+    } else {
+        Err(ListenerRefused { address })
+    }
+}
+
 /// Serves dnstap on a bound TCP listener until `shutdown` completes.
+/// Refused (`PermissionDenied`) on a non-loopback address unless
+/// `config.allow_public_plaintext` ([`check_listener`]).
 pub async fn serve_tcp(
     listener: TcpListener,
     sink: FrameSink,
@@ -332,6 +407,13 @@ pub async fn serve_tcp(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    let address = listener.local_addr()?;
+    check_listener(
+        address,
+        ListenerSecurity::Plain,
+        config.allow_public_plaintext,
+    )
+    .map_err(|refused| io::Error::new(io::ErrorKind::PermissionDenied, refused))?;
     info!(addr = ?listener.local_addr().ok(), "dnstap TCP server listening");
     serve(
         Listener::Tcp(listener, None),

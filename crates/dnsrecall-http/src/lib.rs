@@ -24,6 +24,7 @@ mod blocking;
 pub mod d4;
 pub mod dnsdb;
 pub mod error;
+pub mod guard;
 pub mod metrics;
 pub mod openapi;
 pub mod pypdns;
@@ -58,6 +59,10 @@ pub struct ApiConfig {
     pub dnsdb_offset_max: u64,
     /// DNSDB API: file of SHA-256 key digests with optional quotas.
     pub dnsdb_keys_file: Option<std::path::PathBuf>,
+    /// Size and time limits of every request ([`guard`]).
+    pub limits: guard::Limits,
+    /// Rate limits per key and per client address ([`guard`]).
+    pub rate_limits: guard::RateLimits,
 }
 
 impl Default for ApiConfig {
@@ -69,6 +74,8 @@ impl Default for ApiConfig {
             dnsdb_max_results: 1_000_000,
             dnsdb_offset_max: 3_000_000,
             dnsdb_keys_file: None,
+            limits: guard::Limits::default(),
+            rate_limits: guard::RateLimits::default(),
         }
     }
 }
@@ -84,8 +91,17 @@ pub struct AppState {
 }
 
 /// The whole HTTP application.
-pub fn router(state: AppState) -> Router {
+///
+/// Every route sits behind the [`guard`] (URI, header, body and time limits,
+/// rate limits), whose counters `/metrics` reports.
+pub fn router(mut state: AppState) -> Router {
     let timeout = state.config.request_timeout;
+    let guard = Arc::new(guard::Guard::new(
+        state.config.limits.clone(),
+        state.config.rate_limits.clone(),
+        state.keys.clone(),
+    ));
+    state.metrics.push(Arc::new(guard::samples));
     let (router, openapi) = documented_routes(&state).split_for_parts();
     router
         .layer(Extension(openapi::Document::new(&openapi)))
@@ -93,6 +109,7 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ))
+        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
         .with_state(state)
 }
 
@@ -117,25 +134,18 @@ pub fn api_document(state: &AppState) -> utoipa::openapi::OpenApi {
 }
 
 /// Serves `app` on an already-bound listener until `shutdown` completes,
-/// then stops accepting and lets in-flight requests finish.
+/// then stops accepting and lets in-flight requests finish; connections
+/// under the default [`guard::Limits`] (use [`guard::serve_with`] to pass
+/// the configured ones). Sets TCP_NODELAY: answers are written in more than
+/// one segment, and with Nagle's algorithm the last one waited for the
+/// client's delayed ACK, ~40 ms per DNSDB lookup (found by
+/// bench/dnsdb/run.sh with strace).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    // TCP_NODELAY: answers are written in more than one segment (headers,
-    // then body chunks); with Nagle's algorithm the last one waited for the
-    // client's delayed ACK, ~40 ms per DNSDB lookup (found by
-    // bench/dnsdb/run.sh with strace).
-    let listener = listener.tap_io(|stream| {
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    guard::serve_with(listener, app, &guard::Limits::default(), shutdown).await
 }
 
 #[cfg(test)]

@@ -75,6 +75,12 @@ pub struct ApiSection {
     /// DNSDB API: SHA-256 key digests with optional quotas, one per line.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dnsdb_keys_file: Option<PathBuf>,
+    /// `[api.limits]`: request line, header, body and time limits, and the
+    /// connection limit, on every route (414/431/413/408/503).
+    pub limits: dnsrecall_http::guard::Limits,
+    /// `[api.rate_limits]`: requests per second per API key, and per client
+    /// address for requests without an accepted key (429; 0: off).
+    pub rate_limits: dnsrecall_http::guard::RateLimits,
 }
 
 /// `[store]`: which backend holds the records, and its tuning.
@@ -143,6 +149,8 @@ impl Default for ApiSection {
             dnsdb_max_results: 1_000_000,
             dnsdb_offset_max: 3_000_000,
             dnsdb_keys_file: None,
+            limits: Default::default(),
+            rate_limits: Default::default(),
         }
     }
 }

@@ -165,6 +165,13 @@ pub fn to_presentation(rtype: Rtype, wire: &[u8]) -> String {
         return out;
     }
     out.clear();
+    // A name alone (NS, CNAME, PTR, DNAME, ...): rendered with every RFC 1035
+    // escape. domain's Display leaves `(`, `)`, `;` and `"` bare, and such a
+    // name then does not read back (found by fuzzing: cof_line).
+    if rtype.rdata_name_offset() == Some(0) && wire_name_len(wire).ok() == Some(wire.len()) {
+        name::write_presentation(wire, &mut out, true);
+        return out;
+    }
     let mut parser = Parser::from_ref(wire);
     let parsed = ZoneRecordData::<&[u8], ParsedName<&[u8]>>::parse_rdata(
         DomainRtype::from_int(rtype.0),
@@ -605,7 +612,7 @@ fn parse_loc(tokens: &[String]) -> Option<Vec<u8>> {
     wire.extend_from_slice(&u32::try_from(LOC_EQUATOR + latitude).ok()?.to_be_bytes());
     wire.extend_from_slice(&u32::try_from(LOC_EQUATOR + longitude).ok()?.to_be_bytes());
     wire.extend_from_slice(
-        &u32::try_from(LOC_ALTITUDE_BASE + altitude)
+        &u32::try_from(LOC_ALTITUDE_BASE.checked_add(altitude)?)
             .ok()?
             .to_be_bytes(),
     );
@@ -637,7 +644,10 @@ fn parse_loc_angle<'a>(
         }
     }
     let hemisphere = iter.next()?;
-    if !is_hemisphere(hemisphere) || degrees > max_degrees || minutes >= 60 {
+    // Seconds below 60 (RFC 1876), which also keeps the sum below from
+    // overflowing (found by fuzzing: passivedns_line).
+    if !is_hemisphere(hemisphere) || degrees > max_degrees || minutes >= 60 || thousandths >= 60_000
+    {
         return None;
     }
     let value = degrees * 3_600_000 + minutes * 60_000 + thousandths;
@@ -655,7 +665,7 @@ fn parse_thousandths(token: &str) -> Option<i64> {
     }
     let whole: i64 = whole.parse().ok()?;
     let fraction: i64 = format!("{fraction:0<3}").parse().ok()?;
-    Some(whole * 1000 + fraction)
+    whole.checked_mul(1000)?.checked_add(fraction)
 }
 
 /// Metres with up to two decimals (optional `m` suffix) to centimetres.
@@ -675,7 +685,7 @@ fn parse_metres(token: &str) -> Option<i64> {
     } else {
         format!("{fraction:0<2}").parse().ok()?
     };
-    let value = whole * 100 + fraction;
+    let value = whole.checked_mul(100)?.checked_add(fraction)?;
     Some(if negative { -value } else { value })
 }
 

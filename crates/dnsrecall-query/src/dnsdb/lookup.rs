@@ -240,16 +240,39 @@ pub fn parse_pattern(text: &str) -> Result<(NameMatch, Option<usize>), QueryErro
     }
     if let Some(rest) = text.strip_suffix(".*") {
         let name = Name::from_presentation(rest).map_err(bad)?;
+        // `..*` (the root and a wildcard) is a bare wildcard too (found by
+        // fuzzing: it was read as a prefix of no labels, written back as `*`).
+        if name.is_root() {
+            return Err(QueryError::BareWildcard);
+        }
         let labels = name.labels().map(|l| l.to_ascii_lowercase()).collect();
         return Ok((NameMatch::Prefix(labels), None));
     }
-    if text.contains('*') && !text.contains("\\*") {
+    if has_unescaped_star(text) {
         return Err(QueryError::WildcardInside(text.to_string()));
     }
     Ok((
         NameMatch::Exact(Name::from_presentation(text).map_err(bad)?),
         None,
     ))
+}
+
+/// Whether `text` holds a `*` that is not escaped (`\\*`): a wildcard
+/// where [`parse_pattern`] does not take one. Checking each star, not just
+/// whether some `\\*` exists, keeps `a\\*b*` from slipping through.
+fn has_unescaped_star(text: &str) -> bool {
+    let mut bytes = text.bytes();
+    while let Some(byte) = bytes.next() {
+        match byte {
+            // The escaped character (or the first digit of `\DDD`, never a star).
+            b'\\' => {
+                bytes.next();
+            }
+            b'*' => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Raw wire bytes as an even number of hex digits.
@@ -411,7 +434,14 @@ fn name_text(name: &Name) -> String {
     if name.is_root() {
         ".".to_string()
     } else {
-        name.to_dotless()
+        // A literal `*` in a label is escaped so that it reads back as a
+        // character, not as a wildcard (`write_label` leaves it bare); so is
+        // a leading `+`, which would read back as the `+.` wildcard.
+        let text = name.to_dotless().replace('*', "\\*");
+        match text.strip_prefix('+') {
+            Some(rest) => format!("\\+{rest}"),
+            None => text,
+        }
     }
 }
 
@@ -423,7 +453,11 @@ pub fn pattern_text(pattern: &NameMatch) -> String {
         NameMatch::Prefix(labels) => {
             let mut out = String::new();
             for label in labels {
+                let start = out.len();
                 write_label(label, &mut out);
+                let escaped = out[start..].replace('*', "\\*");
+                out.truncate(start);
+                out.push_str(&escaped);
                 out.push('.');
             }
             out.push('*');
@@ -460,6 +494,28 @@ mod tests {
 
     fn segs(path: &str) -> Vec<String> {
         split_path(path).unwrap()
+    }
+
+    /// Fuzzing (dnsdb_lookup): an unescaped `*` inside a label used to pass
+    /// as soon as the text held some `\*`; the name then rendered with a
+    /// bare `*` that did not read back. Literal stars now render escaped.
+    #[test]
+    fn stars_inside_labels_are_refused_or_escaped() {
+        assert!(matches!(
+            parse_pattern("raw?$000*c2\\*"),
+            Err(QueryError::WildcardInside(_))
+        ));
+        let lookup = Lookup::from_path("rrset/name/a%5C%2Ab.example.com/A").unwrap();
+        let path = lookup.to_path();
+        assert_eq!(path, "rrset/name/a%5C*b.example.com/A");
+        assert_eq!(Lookup::from_path(&path).unwrap(), lookup);
+        assert!(matches!(
+            parse_pattern("..*"),
+            Err(QueryError::BareWildcard)
+        ));
+        let search = crate::Search::parse("raw\\*.example.*").unwrap();
+        let again = Lookup::from_path(&search.lookup.to_path()).unwrap();
+        assert_eq!(again, search.lookup);
     }
 
     #[test]

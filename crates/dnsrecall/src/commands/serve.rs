@@ -58,6 +58,8 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
                 dnsdb_max_results: config.api.dnsdb_max_results,
                 dnsdb_offset_max: config.api.dnsdb_offset_max,
                 dnsdb_keys_file: config.api.dnsdb_keys_file.clone(),
+                limits: config.api.limits.clone(),
+                rate_limits: config.api.rate_limits.clone(),
             }),
             keys: Arc::new(ApiKeys::new(&keys)),
             metrics,
@@ -68,9 +70,14 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
             shutdown_signal().await;
             stop.cancel();
         };
-        let served = dnsrecall_http::serve(listener, dnsrecall_http::router(state), signal)
-            .await
-            .context("HTTP server failed");
+        let served = dnsrecall_http::guard::serve_with(
+            listener,
+            dnsrecall_http::router(state),
+            &config.api.limits,
+            signal,
+        )
+        .await
+        .context("HTTP server failed");
         // The inputs drain what they hold, then drop their senders.
         shutdown.cancel();
         for task in tasks {
