@@ -44,13 +44,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
     ),
     security(("api_key" = []), ("authorization" = []), ("basic" = []))
 )]
-async fn metrics(State(state): State<AppState>) -> Response {
+async fn metrics(
+    State(state): State<AppState>,
+    stats: Option<axum::Extension<Arc<dnsrecall_stats::Stats>>>,
+) -> Response {
     let samples: Vec<Sample> = state.metrics.iter().flat_map(|source| source()).collect();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        render(&samples),
-    )
-        .into_response()
+    let mut text = render(&samples);
+    text.push_str(&crate::stats::metrics_text(stats.as_deref().map(|s| &**s)));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// The exposition text; a name seen twice (two sources of the same kind)
