@@ -29,7 +29,7 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pypdns, dns, d
 fi
 # The real dnstap-receiver, to compare the statistics API with.
 if ! "$venv/bin/python" -c 'import dnstap_receiver' 2>/dev/null; then
-  "$venv/bin/pip" install -q --disable-pip-version-check 'dnstap-receiver==6.1.*'
+  "$venv/bin/pip" install -q --disable-pip-version-check 'dnstap-receiver==4.7.*'
 fi
 export DNSRECALL_TEST_PYTHON="$venv/bin/python"
 
