@@ -72,14 +72,15 @@ fn with_more(defaults: &[String], params: &HashMap<String, String>) -> Vec<Strin
     names
 }
 
-fn parse_n(params: &HashMap<String, String>, default: usize) -> Result<usize, Response> {
+/// `n`, or the message of a 400.
+fn parse_n(params: &HashMap<String, String>, default: usize) -> Result<usize, String> {
     match params.get("n") {
         None => Ok(default),
         Some(text) => match text.trim().parse::<usize>() {
             Ok(n) if n <= MAX_N => Ok(n),
-            _ => Err(bad_request(format!(
+            _ => Err(format!(
                 "n must be an integer from 0 to {MAX_N}, not {text:?}"
-            ))),
+            )),
         },
     }
 }
@@ -156,7 +157,7 @@ async fn tables(stats: Enabled, Query(params): Params) -> Response {
     };
     let n = match parse_n(&params, stats.config().top_n) {
         Ok(n) => n,
-        Err(response) => return response,
+        Err(message) => return bad_request(message),
     };
     let filters = with_more(&stats.config().default_top, &params);
     Json(stats.compat_tables(params.get("stream").map(String::as_str), n, &filters)).into_response()
@@ -297,7 +298,7 @@ async fn stats_tables(stats: Enabled, Query(params): Params) -> Response {
     };
     let n = match parse_n(&params, stats.config().top_n) {
         Ok(n) => n,
-        Err(response) => return response,
+        Err(message) => return bad_request(message),
     };
     let window = match params.get("window").map(String::as_str) {
         None => Window::SinceStart,

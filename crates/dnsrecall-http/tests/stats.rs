@@ -573,7 +573,7 @@ fn grafana_dashboard_uses_exported_metrics() {
         assert!(!metrics.is_empty(), "{expression}");
         for metric in metrics {
             assert!(
-                exported.iter().any(|e| *e == metric),
+                exported.contains(&metric),
                 "{expression}: {metric} is not exported"
             );
         }
