@@ -323,7 +323,9 @@ fn record(scope: &mut Scope, o: &Observation<'_>, now: u64) {
     if let Some((domain, hash)) = o.registered {
         scope.registered.add(now, hash, 1, || domain.into());
     }
-    let name = || Box::<str>::from(o.qname);
+    // One allocation of the name, shared by every table that stores it.
+    let shared: std::cell::OnceCell<std::sync::Arc<str>> = std::cell::OnceCell::new();
+    let name = || shared.get_or_init(|| o.qname.into()).clone();
     scope.qname_hits[d].add(now, o.name_hash, 1, name);
     scope.qname_bytes[d].add(now, o.name_hash, o.bytes, name);
     for (i, (rcode, _)) in scope::RCODE_TABLES.iter().enumerate() {

@@ -20,14 +20,15 @@ use crate::scope::{Scope, ScopeSizes};
 /// boundary; a DNS name has at most 253 characters).
 pub const MAX_KEY_LEN: usize = 255;
 /// An entry's fixed cost: the entry (key pointer, count, error, order,
-/// hash), the key's allocation header and the index slot at worst load.
-pub const ENTRY_OVERHEAD: usize = 48 + 16 + 40;
+/// hash, heap position), its heap slot, the key's reference counts and
+/// allocation header, and the index slot at worst load.
+pub const ENTRY_OVERHEAD: usize = 56 + 4 + 32 + 40;
 /// A name table entry at worst.
 pub const NAME_ENTRY_BYTES: usize = ENTRY_OVERHEAD + MAX_KEY_LEN;
 /// A client table entry at worst.
-pub const CLIENT_ENTRY_BYTES: usize = 56 + 40;
+pub const CLIENT_ENTRY_BYTES: usize = 64 + 4 + 40;
 /// A qtype or rcode table entry at worst.
-pub const SMALL_ENTRY_BYTES: usize = 32 + 40;
+pub const SMALL_ENTRY_BYTES: usize = 48 + 4 + 40;
 /// Distinct qtypes a table keeps (exact below that).
 pub const QTYPE_CAPACITY: usize = 256;
 

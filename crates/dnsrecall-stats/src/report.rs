@@ -2,6 +2,8 @@
 //! percentiles, memory use, and every approximate value labelled with its
 //! error.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 use crate::scope::{DIRECTIONS, FAMILIES, RCODE_TABLES, Scope, TRANSPORTS};
@@ -181,7 +183,7 @@ impl Stats {
 fn table_answer(scope: &Scope, name: &str, window: Window, now: u64, n: usize) -> Option<Value> {
     let (kind, direction) = name.split_once('/').unwrap_or((name, ""));
     let d = DIRECTIONS.iter().position(|x| *x == direction).unwrap_or(0);
-    let names = |table: &Windowed<Box<str>>| render(table.top(window, now, n)?, |k| k.to_string());
+    let names = |table: &Windowed<Arc<str>>| render(table.top(window, now, n)?, |k| k.to_string());
     match kind {
         "tlds" => names(&scope.tlds[d]),
         "registered_domains" => names(&scope.registered),

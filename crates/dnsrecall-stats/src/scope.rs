@@ -1,6 +1,7 @@
 //! What is counted for one stream, and for all streams together.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use dnsrecall_core::message::{Family, Transport};
 
@@ -124,15 +125,15 @@ pub struct Scope {
     /// Responses paired with their query.
     pub paired: u64,
     /// TLD per direction.
-    pub tlds: [Windowed<Box<str>>; 2],
+    pub tlds: [Windowed<Arc<str>>; 2],
     /// Registered domains (public suffix list) of queries.
-    pub registered: Windowed<Box<str>>,
+    pub registered: Windowed<Arc<str>>,
     /// Query names by messages, per direction.
-    pub qname_hits: [Windowed<Box<str>>; 2],
+    pub qname_hits: [Windowed<Arc<str>>; 2],
     /// Query names by bytes, per direction.
-    pub qname_bytes: [Windowed<Box<str>>; 2],
+    pub qname_bytes: [Windowed<Arc<str>>; 2],
     /// Query names per rcode of [`RCODE_TABLES`], per direction.
-    pub qname_rcodes: [[Windowed<Box<str>>; 4]; 2],
+    pub qname_rcodes: [[Windowed<Arc<str>>; 4]; 2],
     /// Clients (initiator addresses, `None` when unknown) by messages.
     pub client_hits: Windowed<Option<IpAddr>>,
     /// Clients by bytes.
@@ -184,7 +185,7 @@ impl Scope {
     }
 
     /// Every name-keyed table.
-    pub fn name_tables(&self) -> impl Iterator<Item = &Windowed<Box<str>>> {
+    pub fn name_tables(&self) -> impl Iterator<Item = &Windowed<Arc<str>>> {
         self.tlds
             .iter()
             .chain(std::iter::once(&self.registered))

@@ -28,17 +28,8 @@ pub struct Counted<K> {
     /// counter does.
     pub seq: u64,
     hash: u64,
-}
-
-/// A Space-Saving table.
-#[derive(Clone, Debug)]
-pub struct SpaceSaving<K> {
-    capacity: usize,
-    heap: Vec<Counted<K>>,
-    index: HashMap<u64, usize, foldhash::fast::FixedState>,
-    total: u64,
-    evictions: u64,
-    next_seq: u64,
+    /// Where this slot sits in the heap.
+    position: u32,
 }
 
 impl<K> Counted<K> {
@@ -48,13 +39,63 @@ impl<K> Counted<K> {
     }
 }
 
+/// The index's hasher: keys are already 64-bit hashes (or small numbers),
+/// one multiply spreads them over the table.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PremixedState;
+
+/// See [`PremixedState`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Premixed(u64);
+
+impl std::hash::BuildHasher for PremixedState {
+    type Hasher = Premixed;
+    fn build_hasher(&self) -> Premixed {
+        Premixed(0)
+    }
+}
+
+impl std::hash::Hasher for Premixed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        let mixed = (value ^ (value >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = mixed ^ (mixed >> 32);
+    }
+}
+
+/// A Space-Saving table.
+///
+/// Entries live in `slots` and never move; the heap orders slot numbers
+/// and each slot remembers its heap position, so re-ordering costs no
+/// hashing.
+#[derive(Clone, Debug)]
+pub struct SpaceSaving<K> {
+    capacity: usize,
+    slots: Vec<Counted<K>>,
+    /// (count, newest-first order, slot): the ordering key inline, so a
+    /// sift reads contiguous memory.
+    heap: Vec<(u64, std::cmp::Reverse<u64>, u32)>,
+    index: HashMap<u64, u32, PremixedState>,
+    total: u64,
+    evictions: u64,
+    next_seq: u64,
+}
+
 impl<K: Clone> SpaceSaving<K> {
     /// An empty table holding at most `capacity` keys (at least 1).
     pub fn new(capacity: usize) -> SpaceSaving<K> {
         SpaceSaving {
-            capacity: capacity.max(1),
+            capacity: capacity.clamp(1, u32::MAX as usize),
+            slots: Vec::new(),
             heap: Vec::new(),
-            index: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0)),
+            index: HashMap::with_hasher(PremixedState),
             total: 0,
             evictions: 0,
             next_seq: 0,
@@ -68,12 +109,12 @@ impl<K: Clone> SpaceSaving<K> {
 
     /// Keys held now.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.slots.len()
     }
 
     /// Whether nothing was counted.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.slots.is_empty()
     }
 
     /// Sum of all weights added.
@@ -94,8 +135,8 @@ impl<K: Clone> SpaceSaving<K> {
     /// The smallest count held when full (the bound on any unlisted key's
     /// weight), else 0.
     pub fn floor(&self) -> u64 {
-        if self.heap.len() >= self.capacity {
-            self.heap.first().map_or(0, |c| c.count)
+        if self.slots.len() >= self.capacity {
+            self.heap.first().map_or(0, |item| item.0)
         } else {
             0
         }
@@ -105,31 +146,54 @@ impl<K: Clone> SpaceSaving<K> {
     /// when it must be stored.
     pub fn add(&mut self, hash: u64, weight: u64, key: impl FnOnce() -> K) {
         self.total = self.total.saturating_add(weight);
-        if let Some(&position) = self.index.get(&hash) {
-            if let Some(entry) = self.heap.get_mut(position) {
-                entry.count = entry.count.saturating_add(weight);
+        if let Some(&slot) = self.index.get(&hash) {
+            let Some(entry) = self.slots.get_mut(slot as usize) else {
+                return;
+            };
+            entry.count = entry.count.saturating_add(weight);
+            let position = entry.position as usize;
+            let count = entry.count;
+            if let Some(item) = self.heap.get_mut(position) {
+                item.0 = count;
             }
             self.sift_down(position);
             return;
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        if self.heap.len() < self.capacity {
-            self.heap.push(Counted {
+        if self.slots.len() < self.capacity {
+            if self.slots.len() == self.slots.capacity() {
+                // Grow without overshooting the capacity (the plan counts
+                // on it).
+                let more = self
+                    .slots
+                    .len()
+                    .max(8)
+                    .min(self.capacity - self.slots.len());
+                self.slots.reserve_exact(more);
+                self.heap.reserve_exact(more);
+            }
+            let slot = self.slots.len() as u32;
+            let position = self.heap.len() as u32;
+            self.slots.push(Counted {
                 key: key(),
                 count: weight,
                 error: 0,
                 seq,
                 hash,
+                position,
             });
-            let position = self.heap.len() - 1;
-            self.index.insert(hash, position);
-            self.sift_up(position);
+            self.heap.push((weight, std::cmp::Reverse(seq), slot));
+            self.index.insert(hash, slot);
+            self.sift_up(position as usize);
             return;
         }
         // Full: the minimum at the root is replaced.
         self.evictions += 1;
-        let Some(root) = self.heap.first_mut() else {
+        let Some(&(_, _, slot)) = self.heap.first() else {
+            return;
+        };
+        let Some(root) = self.slots.get_mut(slot as usize) else {
             return;
         };
         let floor = root.count;
@@ -140,31 +204,36 @@ impl<K: Clone> SpaceSaving<K> {
             error: floor,
             seq,
             hash,
+            position: 0,
         };
+        self.heap[0] = (floor.saturating_add(weight), std::cmp::Reverse(seq), slot);
         self.index.remove(&old_hash);
-        self.index.insert(hash, 0);
+        self.index.insert(hash, slot);
         self.sift_down(0);
     }
 
     /// The entries, heaviest first; ties in order of first monitoring.
     pub fn top(&self, n: usize) -> Vec<Counted<K>> {
-        let mut entries: Vec<&Counted<K>> = self.heap.iter().collect();
+        let mut entries: Vec<&Counted<K>> = self.slots.iter().collect();
         entries.sort_by(|a, b| b.count.cmp(&a.count).then(a.seq.cmp(&b.seq)));
         entries.into_iter().take(n).cloned().collect()
     }
 
     /// Every entry (unordered).
     pub fn entries(&self) -> impl Iterator<Item = &Counted<K>> {
-        self.heap.iter()
+        self.slots.iter()
     }
 
     /// The entry of a key hash, if monitored.
     pub fn get(&self, hash: u64) -> Option<&Counted<K>> {
-        self.index.get(&hash).and_then(|&p| self.heap.get(p))
+        self.index
+            .get(&hash)
+            .and_then(|&s| self.slots.get(s as usize))
     }
 
     /// Forgets everything (keeps the capacity).
     pub fn clear(&mut self) {
+        self.slots.clear();
         self.heap.clear();
         self.index.clear();
         self.total = 0;
@@ -172,13 +241,11 @@ impl<K: Clone> SpaceSaving<K> {
         self.next_seq = 0;
     }
 
+    /// Heap order: smaller count first; on ties the older key sits above,
+    /// so the newest of the smallest is replaced first.
     fn less(&self, a: usize, b: usize) -> bool {
         match (self.heap.get(a), self.heap.get(b)) {
-            // The older key sits above on ties, so the newest of the
-            // smallest is replaced first.
-            (Some(x), Some(y)) => {
-                (x.count, std::cmp::Reverse(x.seq)) < (y.count, std::cmp::Reverse(y.seq))
-            }
+            (Some(x), Some(y)) => (x.0, x.1) < (y.0, y.1),
             _ => false,
         }
     }
@@ -186,8 +253,10 @@ impl<K: Clone> SpaceSaving<K> {
     fn swap(&mut self, a: usize, b: usize) {
         self.heap.swap(a, b);
         for position in [a, b] {
-            if let Some(entry) = self.heap.get(position) {
-                self.index.insert(entry.hash, position);
+            if let Some(&(_, _, slot)) = self.heap.get(position)
+                && let Some(entry) = self.slots.get_mut(slot as usize)
+            {
+                entry.position = position as u32;
             }
         }
     }
@@ -205,14 +274,15 @@ impl<K: Clone> SpaceSaving<K> {
     }
 
     fn sift_down(&mut self, mut position: usize) {
+        let len = self.heap.len();
         loop {
             let left = 2 * position + 1;
             let right = left + 1;
             let mut smallest = position;
-            if left < self.heap.len() && self.less(left, smallest) {
+            if left < len && self.less(left, smallest) {
                 smallest = left;
             }
-            if right < self.heap.len() && self.less(right, smallest) {
+            if right < len && self.less(right, smallest) {
                 smallest = right;
             }
             if smallest == position {
