@@ -24,8 +24,8 @@ use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::error::{Timeout, Unauthorized};
+use crate::{AppState, ErrorBody};
 
 /// Largest `n` accepted (a table never holds more rows than its capacity
 /// anyway).
@@ -119,7 +119,7 @@ pub struct CompatParams {
         (status = 200, description = "Counters", body = Object,
             example = json!({"stream": null, "counters": {"clients": 3, "domains": 42, "query": 120, "response": 118, "qps": 2, "response/noerror": 100, "response/nxdomain": 18}})),
         (status = 401, response = inline(Unauthorized)),
-        (status = 404, description = "Statistics are not enabled"),
+        (status = 404, description = "Statistics are not enabled", body = ErrorBody),
         (status = 503, response = inline(Timeout))
     ),
     security(("api_key" = []), ("authorization" = []), ("basic" = []))
@@ -144,9 +144,9 @@ async fn counters(stats: Enabled, Query(params): Params) -> Response {
     responses(
         (status = 200, description = "Tables", body = Object,
             example = json!({"stream": null, "tables": {"tlds": {"hit/query": [["query/com", 10]], "hit/response": []}, "domains": {"noerror/query": [["www.example.com.", 8]], "nxdomain/response": []}, "clients": {"hit/ip": [["192.0.2.1", 20]], "length/ip": [["192.0.2.1", 1400]]}, "rcodes": {"hit/query": [["query/noerror", 10]], "hit/response": []}, "rrtypes": {"hit/query": [["query/a", 10]], "hit/response": []}}})),
-        (status = 400, description = "`n` is not an integer"),
+        (status = 400, description = "`n` is not an integer", body = ErrorBody),
         (status = 401, response = inline(Unauthorized)),
-        (status = 404, description = "Statistics are not enabled"),
+        (status = 404, description = "Statistics are not enabled", body = ErrorBody),
         (status = 503, response = inline(Timeout))
     ),
     security(("api_key" = []), ("authorization" = []), ("basic" = []))
@@ -174,7 +174,7 @@ async fn tables(stats: Enabled, Query(params): Params) -> Response {
         (status = 200, description = "Stream names", body = Object,
             example = json!({"streams": ["resolver1", "resolver2"]})),
         (status = 401, response = inline(Unauthorized)),
-        (status = 404, description = "Statistics are not enabled"),
+        (status = 404, description = "Statistics are not enabled", body = ErrorBody),
         (status = 503, response = inline(Timeout))
     ),
     security(("api_key" = []), ("authorization" = []), ("basic" = []))
@@ -196,7 +196,7 @@ async fn streams(stats: Enabled) -> Response {
     responses(
         (status = 204, description = "Reset"),
         (status = 401, response = inline(Unauthorized)),
-        (status = 404, description = "Statistics are not enabled"),
+        (status = 404, description = "Statistics are not enabled", body = ErrorBody),
         (status = 503, response = inline(Timeout))
     ),
     security(("api_key" = []), ("authorization" = []), ("basic" = []))
@@ -258,7 +258,7 @@ fn report_error(error: ReportError) -> Response {
     responses(
         (status = 200, description = "Counters", body = Object),
         (status = 401, response = inline(Unauthorized)),
-        (status = 404, description = "Statistics are not enabled, or no such stream"),
+        (status = 404, description = "Statistics are not enabled, or no such stream", body = ErrorBody),
         (status = 503, response = inline(Timeout))
     ),
     security(("api_key" = []), ("authorization" = []), ("basic" = []))
@@ -285,9 +285,9 @@ async fn stats_counters(stats: Enabled, Query(params): Params) -> Response {
     params(StatsParams),
     responses(
         (status = 200, description = "Tables", body = Object),
-        (status = 400, description = "Unknown window or table, bad `n`, or a window not kept for a stream"),
+        (status = 400, description = "Unknown window or table, bad `n`, or a window not kept for a stream", body = ErrorBody),
         (status = 401, response = inline(Unauthorized)),
-        (status = 404, description = "Statistics are not enabled, or no such stream"),
+        (status = 404, description = "Statistics are not enabled, or no such stream", body = ErrorBody),
         (status = 503, response = inline(Timeout))
     ),
     security(("api_key" = []), ("authorization" = []), ("basic" = []))
@@ -333,7 +333,7 @@ async fn stats_tables(stats: Enabled, Query(params): Params) -> Response {
     responses(
         (status = 200, description = "Streams and plan", body = Object),
         (status = 401, response = inline(Unauthorized)),
-        (status = 404, description = "Statistics are not enabled"),
+        (status = 404, description = "Statistics are not enabled", body = ErrorBody),
         (status = 503, response = inline(Timeout))
     ),
     security(("api_key" = []), ("authorization" = []), ("basic" = []))

@@ -149,7 +149,7 @@ fn start_receiver() -> (Receiver, u16) {
         .expect(
             "run dnstap-receiver (set DNSRECALL_TEST_PYTHON to the venv scripts/test.sh makes)",
         );
-    let receiver = Receiver {
+    let mut receiver = Receiver {
         child,
         web_port,
         _dir: dir,
@@ -158,6 +158,11 @@ fn start_receiver() -> (Receiver, u16) {
     while TcpStream::connect(("127.0.0.1", tap_port)).is_err()
         || TcpStream::connect(("127.0.0.1", web_port)).is_err()
     {
+        if let Ok(Some(status)) = receiver.child.try_wait() {
+            panic!(
+                "dnstap-receiver exited ({status}): is it installed in the venv DNSRECALL_TEST_PYTHON names (scripts/test.sh)?"
+            );
+        }
         assert!(Instant::now() < deadline, "dnstap-receiver did not start");
         std::thread::sleep(Duration::from_millis(100));
     }
