@@ -164,15 +164,34 @@ fn main() {
             let stats = Stats::new(config).expect("stats");
             let mut template = to_message(&frames(&args[4..])[0]).expect("a frame");
             let start = Instant::now();
+            // Every table fills: both directions, four rcodes, 20 streams
+            // (16 tracked, the rest folded into `other`).
+            let identities: Vec<Bytes> =
+                (0..20).map(|s| Bytes::from(format!("sensor{s}"))).collect();
             for i in 0..names {
                 unique(&mut template, i, (i % u64::from(clients)) as u32);
+                template.identity = Some(identities[(i % 20) as usize].clone());
+                if i % 2 == 1 {
+                    let mut wire = template
+                        .query_message
+                        .take()
+                        .map(|q| q.to_vec())
+                        .unwrap_or_default();
+                    if wire.len() > 3 {
+                        wire[2] |= 0x80;
+                        wire[3] = [0u8, 2, 3, 5][(i / 2 % 4) as usize];
+                    }
+                    template.response_message = Some(wire.into());
+                    template.kind = MessageKind::from_value(6);
+                }
                 stats.observe(&template);
+                template.response_message = None;
             }
             let elapsed = start.elapsed().as_secs_f64();
             let after = rss_kib();
             let counters = stats.report_counters(None).expect("report");
             println!(
-                "{names} unique names, {clients} clients in {elapsed:.1} s: RSS before {before} KiB, after {after} KiB, growth {} KiB = {:.1} MiB; bound {bound_mib} MiB, planned {:.1} MiB, state estimate {:.1} MiB; unique domains estimate {}, unique clients estimate {}",
+                "{names} unique names (half queries, half responses over 4 rcodes, 20 streams), {clients} clients in {elapsed:.1} s: RSS before {before} KiB, after {after} KiB, growth {} KiB = {:.1} MiB; bound {bound_mib} MiB, planned {:.1} MiB, state estimate {:.1} MiB; unique domains estimate {}, unique clients estimate {}",
                 after.saturating_sub(before),
                 after.saturating_sub(before) as f64 / 1024.0,
                 stats.plan().planned_bytes as f64 / 1048576.0,
