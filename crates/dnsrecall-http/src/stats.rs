@@ -220,7 +220,7 @@ pub struct StatsParams {
     pub stream: Option<String>,
     /// `/stats/tables`: `minute` (the last 50 to 60 s), `hour` (50 to 60
     /// min) or `since_start` (default). Windows are kept for the global
-    /// tables only.
+    /// tables only, except the tables by bytes.
     #[param(nullable = false, example = "minute")]
     pub window: Option<String>,
     /// `/stats/tables`: rows per table (default `stats.top_n`).

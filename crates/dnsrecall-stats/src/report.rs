@@ -18,7 +18,9 @@ pub enum ReportError {
     UnknownStream(String),
     #[error("unknown table {0:?}")]
     UnknownTable(String),
-    #[error("window {0} is not kept for this table (windows are kept for the global tables)")]
+    #[error(
+        "window {0} is not kept for this table (windows are kept for the global tables, except those by bytes)"
+    )]
     NoWindow(&'static str),
 }
 
@@ -167,9 +169,17 @@ impl Stats {
         let now = self.now_secs();
         let mut tables = Map::new();
         for name in names.iter().filter(|n| only.is_none_or(|o| o == *n)) {
-            let table = table_answer(scope, name, window, now, n)
-                .ok_or(ReportError::NoWindow(window.name()))?;
-            tables.insert(name.clone(), table);
+            match table_answer(scope, name, window, now, n) {
+                Some(table) => {
+                    tables.insert(name.clone(), table);
+                }
+                // Asked for by name: say why; among all: leave it out.
+                None if only.is_some() => return Err(ReportError::NoWindow(window.name())),
+                None => {}
+            }
+        }
+        if tables.is_empty() {
+            return Err(ReportError::NoWindow(window.name()));
         }
         Ok(json!({
             "stream": stream,

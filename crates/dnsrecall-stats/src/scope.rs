@@ -130,13 +130,13 @@ pub struct Scope {
     pub registered: Windowed<Arc<str>>,
     /// Query names by messages, per direction.
     pub qname_hits: [Windowed<Arc<str>>; 2],
-    /// Query names by bytes, per direction.
+    /// Query names by bytes, per direction (since start only).
     pub qname_bytes: [Windowed<Arc<str>>; 2],
     /// Query names per rcode of [`RCODE_TABLES`], per direction.
     pub qname_rcodes: [[Windowed<Arc<str>>; 4]; 2],
     /// Clients (initiator addresses, `None` when unknown) by messages.
     pub client_hits: Windowed<Option<IpAddr>>,
-    /// Clients by bytes.
+    /// Clients by bytes (since start only).
     pub client_bytes: Windowed<Option<IpAddr>>,
     /// Query types per direction.
     pub qtypes: [Windowed<QtypeKey>; 2],
@@ -158,6 +158,10 @@ impl Scope {
     pub fn new(plan: &Plan, sizes: ScopeSizes) -> Scope {
         let names = || Windowed::new(sizes.name_capacity, sizes.slot_name_capacity);
         let clients = || Windowed::new(sizes.client_capacity, sizes.slot_client_capacity);
+        // Tables by bytes are kept since start only: two fewer windowed
+        // updates per message.
+        let names_since_start = || Windowed::new(sizes.name_capacity, None);
+        let clients_since_start = || Windowed::new(sizes.client_capacity, None);
         let windows = sizes.slot_name_capacity.is_some();
         let qtypes = || Windowed::new(plan.qtype_capacity, windows.then_some(plan.qtype_capacity));
         let rcodes = || Windowed::new(16, windows.then_some(16));
@@ -172,13 +176,13 @@ impl Scope {
             tlds: [names(), names()],
             registered: names(),
             qname_hits: [names(), names()],
-            qname_bytes: [names(), names()],
+            qname_bytes: [names_since_start(), names_since_start()],
             qname_rcodes: [
                 [names(), names(), names(), names()],
                 [names(), names(), names(), names()],
             ],
             client_hits: clients(),
-            client_bytes: clients(),
+            client_bytes: clients_since_start(),
             qtypes: [qtypes(), qtypes()],
             rcodes: [rcodes(), rcodes()],
         }
