@@ -368,6 +368,67 @@ pub fn is_tld(label: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
+    use dnsrecall_core::message::{MessageKind, Origin};
+
+    fn query(identity: &str, name: &str) -> DnsMessage {
+        let mut wire = vec![0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            wire.push(label.len() as u8);
+            wire.extend_from_slice(label.as_bytes());
+        }
+        wire.extend_from_slice(&[0, 0, 1, 0, 1]);
+        DnsMessage {
+            kind: MessageKind::from_value(5),
+            identity: Some(Bytes::from(identity.to_string())),
+            version: None,
+            family: None,
+            transport: None,
+            query_address: None,
+            query_port: None,
+            response_address: None,
+            response_port: None,
+            query_time: None,
+            response_time: None,
+            query_zone: None,
+            query_message: Some(wire.into()),
+            response_message: None,
+            origin: Origin::Capture {
+                ip_defragmented: false,
+                tcp_reassembled: false,
+            },
+        }
+    }
+
+    #[test]
+    fn streams_beyond_the_cap_fold_into_other_and_reset_keeps_them() {
+        let stats = Stats::new(StatsConfig {
+            max_streams: 2,
+            ..StatsConfig::default()
+        })
+        .unwrap();
+        for identity in ["a", "b", "c", "d", "a"] {
+            stats.observe_at(&query(identity, "www.example.com"), 0);
+        }
+        assert_eq!(stats.streams(), ["a", "b", "other"]);
+        let other = stats.report_counters(Some("other")).unwrap();
+        assert_eq!(other["queries"], 2);
+        assert_eq!(stats.report_counters(Some("a")).unwrap()["queries"], 2);
+        assert_eq!(stats.report_counters(None).unwrap()["queries"], 5);
+        assert_eq!(
+            stats.report_counters(None).unwrap()["streams_folded_into_other"],
+            2
+        );
+        // A message without a DNS header is counted as malformed only.
+        let mut short = query("a", "x");
+        short.query_message = Some(Bytes::from_static(b"\x00\x01"));
+        stats.observe_at(&short, 0);
+        assert_eq!(stats.report_counters(None).unwrap()["malformed"], 1);
+        stats.reset();
+        assert_eq!(stats.streams(), ["a", "b", "other"]);
+        assert_eq!(stats.report_counters(None).unwrap()["queries"], 0);
+        assert!(stats.report_counters(Some("nope")).is_err());
+    }
 
     #[test]
     fn tlds_like_dnstap_receiver() {
