@@ -27,6 +27,10 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pypdns, dns, d
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check pypdns dnspython 'dnsdb2==1.2.*' 'schemathesis==4.32.5'
 fi
+# The real dnstap-receiver, to compare the statistics API with.
+if ! "$venv/bin/python" -c 'import dnstap_receiver' 2>/dev/null; then
+  "$venv/bin/pip" install -q --disable-pip-version-check 'dnstap-receiver==4.7.*'
+fi
 export DNSRECALL_TEST_PYTHON="$venv/bin/python"
 
 # One target directory outside the clone, reused between runs on this

@@ -28,6 +28,7 @@ pub mod guard;
 pub mod metrics;
 pub mod openapi;
 pub mod pypdns;
+pub mod stats;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -120,6 +121,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(pypdns::routes())
         .merge(annotate::routes())
         .merge(metrics::routes())
+        .merge(stats::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,

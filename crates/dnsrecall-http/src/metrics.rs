@@ -4,6 +4,8 @@
 //! each scrape. This module only renders. Behind the same API keys as
 //! `/query`.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -36,7 +38,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
     ),
     security(("api_key" = []), ("authorization" = []), ("basic" = []))
 )]
-async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.metrics.render();
+async fn metrics(
+    State(state): State<AppState>,
+    stats: Option<axum::Extension<Arc<dnsrecall_stats::Stats>>>,
+) -> Response {
+    let mut text = state.metrics.render();
+    text.push_str(&crate::stats::metrics_text(stats.as_deref().map(|s| &**s)));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

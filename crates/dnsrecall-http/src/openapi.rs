@@ -47,6 +47,7 @@ pub const BASIC: &str = "basic";
         (name = "DNSDB v1", description = "The legacy DNSDB layout: bare JSON lines, 404 when nothing is found"),
         (name = "annotate", description = "Batch address-to-names lookups for flow records"),
         (name = "metrics", description = "Ingest counters in the Prometheus text format"),
+        (name = "stats", description = "DNS traffic statistics: dnstap-receiver's API and ours under /stats/"),
         (name = "meta", description = "This document")
     )
 )]

@@ -1,0 +1,446 @@
+//! dnsrecall-stats: DNS traffic statistics in bounded memory.
+//!
+//! It owns what dnstap-receiver and DNS-collector show about a DNS server's
+//! traffic, computed from [`DnsMessage`] values (dnstap frames and captured
+//! packets alike) in memory that one configured bound caps whatever the
+//! traffic:
+//!
+//! * **exact counters** per stream (dnstap identity, capture sensor) and
+//!   global: queries, responses, bytes, per transport, family and rcode,
+//!   dnstap-receiver's six latency buckets, qps/rps;
+//! * **cardinality sketches** ([`hll`]): unique clients and domains, with a
+//!   relative standard error of `1.04 / sqrt(2^p)` (0.81 % by default);
+//! * **latency** ([`latency`]): query/response pairing in a bounded table
+//!   (unmatched responses and unanswered queries counted), a log-scale
+//!   histogram for p50/p95/p99;
+//! * **top-N tables** ([`spacesaving`], [`window`]): TLDs, registered
+//!   domains (public suffix list), query names by messages, bytes and
+//!   rcode, clients by messages and bytes, qtypes, rcodes; since start and,
+//!   for the global scope, over the last minute and hour;
+//! * the answers of dnstap-receiver's API ([`compat`]), ours ([`report`])
+//!   and Prometheus text ([`prometheus`]).
+//!
+//! [`Stats`] is the entry point: `Stats::new(config)`, then
+//! [`Stats::observe`] from every input (it takes `&self`; share it in an
+//! `Arc`), and the report functions from the HTTP side. How the bound is
+//! shared out is [`plan`]'s.
+//!
+//! It must not know where messages come from (sockets, files, protobuf),
+//! HTTP, or storage: it depends on `dnsrecall-core` only.
+
+pub mod compat;
+pub mod config;
+pub mod dns;
+pub mod hll;
+pub mod latency;
+pub mod plan;
+pub mod prometheus;
+pub mod report;
+pub mod scope;
+pub mod spacesaving;
+pub mod window;
+
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use dnsrecall_core::message::DnsMessage;
+use hashbrown::HashMap;
+
+pub use config::{OTHER_STREAM, StatsConfig};
+pub use plan::Plan;
+pub use window::Window;
+
+use crate::latency::PairingTable;
+use crate::plan::MAX_KEY_LEN;
+use crate::scope::{NO_QUESTION, QUERY, RESPONSE, Scope};
+
+/// What can go wrong setting statistics up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StatsError {
+    /// `memory_bound` cannot hold the fixed structures and a useful table.
+    #[error("stats memory_bound {bound} bytes is too small: at least {needed} bytes are needed")]
+    BoundTooSmall { bound: u64, needed: u64 },
+}
+
+//---- Stats ----
+
+/// The statistics of all streams. Cheap to call from several threads
+/// (one short lock per message).
+pub struct Stats {
+    config: StatsConfig,
+    plan: Plan,
+    started: Instant,
+    hasher: foldhash::fast::FixedState,
+    inner: Mutex<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) global: Scope,
+    /// Streams in order of first sight; the last may be `other`.
+    pub(crate) streams: Vec<(Box<str>, Scope)>,
+    index: HashMap<Box<str>, usize>,
+    pub(crate) pairing: PairingTable,
+    /// Messages of streams beyond the cap (counted in `other`).
+    pub(crate) streams_folded: u64,
+}
+
+/// One message, read once, recorded in two scopes.
+struct Observation<'a> {
+    direction: usize,
+    bytes: u64,
+    transport: usize,
+    family: usize,
+    rcode: u8,
+    qname: &'a str,
+    name_hash: u64,
+    tld: Option<(&'a str, u64)>,
+    registered: Option<(&'a str, u64)>,
+    client: Option<IpAddr>,
+    client_hash: u64,
+    qtype: u32,
+    latency: Option<u64>,
+}
+
+impl Stats {
+    /// Statistics sized by `config` (fails when the bound is too small).
+    pub fn new(config: StatsConfig) -> Result<Stats, StatsError> {
+        let plan = Plan::new(&config)?;
+        let inner = Inner {
+            global: Scope::new(&plan, plan.global_sizes()),
+            streams: Vec::new(),
+            index: HashMap::new(),
+            pairing: PairingTable::new(plan.pairing_capacity, config.pairing_timeout_secs),
+            streams_folded: 0,
+        };
+        Ok(Stats {
+            config,
+            plan,
+            started: Instant::now(),
+            hasher: foldhash::fast::FixedState::with_seed(0x5eed),
+            inner: Mutex::new(inner),
+        })
+    }
+
+    pub fn config(&self) -> &StatsConfig {
+        &self.config
+    }
+
+    /// The capacities the bound gave.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Seconds since start (the clock of windows and rates).
+    pub fn now_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    /// Counts one message.
+    pub fn observe(&self, message: &DnsMessage) {
+        self.observe_at(message, self.now_secs());
+    }
+
+    /// Counts one message as if seen `now_secs` seconds after start (tests,
+    /// replays).
+    pub fn observe_at(&self, message: &DnsMessage, now_secs: u64) {
+        let identity = match message.identity.as_deref() {
+            Some(bytes) if !bytes.is_empty() => String::from_utf8_lossy(bytes),
+            _ => std::borrow::Cow::Borrowed("-"),
+        };
+        let peek = message
+            .payload()
+            .and_then(|p| dns::peek(p, self.config.qname_lowercase));
+        let Some(peek) = peek else {
+            let mut inner = self.lock();
+            inner.global.malformed += 1;
+            let index = inner.stream_index(&identity, &self.plan);
+            if let Some((_, scope)) = inner.streams.get_mut(index) {
+                scope.malformed += 1;
+            }
+            return;
+        };
+        let direction = if message.is_query() { QUERY } else { RESPONSE };
+        let qname = cut(peek.qname.as_deref().unwrap_or("-"));
+        let name_hash = self.hasher.hash_one(qname);
+        let tld = tld_of(qname).map(|t| (t, self.hasher.hash_one(t)));
+        let registered = if direction == QUERY {
+            psl::domain_str(qname.strip_suffix('.').unwrap_or(qname))
+                .map(|d| (d, self.hasher.hash_one(d)))
+        } else {
+            None
+        };
+        let client = message.query_address;
+        let observation = Observation {
+            direction,
+            bytes: message.payload().map_or(0, |p| p.len() as u64),
+            transport: scope::transport_index(message.transport),
+            family: scope::family_index(message.family),
+            rcode: peek.rcode,
+            qname,
+            name_hash,
+            tld,
+            registered,
+            client,
+            client_hash: self.hasher.hash_one(client),
+            qtype: if peek.qname.is_some() {
+                u32::from(peek.qtype)
+            } else {
+                NO_QUESTION
+            },
+            latency: None,
+        };
+        let pair_key = match (message.query_address, message.query_port) {
+            (Some(address), Some(port)) if port > 0 => Some((address, port, peek.id)),
+            _ => None,
+        };
+        let event_time = if direction == QUERY {
+            message.query_time
+        } else {
+            message.response_time
+        }
+        .map_or(0, |t| t.as_nanos());
+
+        let mut inner = self.lock();
+        let mut observation = observation;
+        if let Some(key) = pair_key {
+            if direction == QUERY {
+                inner.pairing.query(key, event_time);
+            } else {
+                observation.latency = inner.pairing.response(key, event_time);
+            }
+        }
+        let index = inner.stream_index(&identity, &self.plan);
+        record(&mut inner.global, &observation, now_secs);
+        if let Some((_, scope)) = inner.streams.get_mut(index) {
+            record(scope, &observation, now_secs);
+        }
+    }
+
+    /// Forgets everything counted (dnstap-receiver's `DELETE /reset`); the
+    /// streams stay known.
+    pub fn reset(&self) {
+        let mut inner = self.lock();
+        inner.global.clear();
+        for (_, scope) in inner.streams.iter_mut() {
+            scope.clear();
+        }
+        inner.pairing.clear();
+        inner.streams_folded = 0;
+    }
+
+    /// Stream names in order of first sight.
+    pub fn streams(&self) -> Vec<String> {
+        self.lock()
+            .streams
+            .iter()
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
+
+    /// Bytes the state holds now (estimate: measured keys, fixed entry
+    /// costs), at most [`Plan::planned_bytes`].
+    pub fn used_bytes(&self) -> u64 {
+        let inner = self.lock();
+        inner.global.used_bytes()
+            + inner
+                .streams
+                .iter()
+                .map(|(_, s)| s.used_bytes())
+                .sum::<u64>()
+            + (inner.pairing.len() * latency::PAIR_ENTRY_BYTES) as u64
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while counting leaves counters, not broken invariants.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn hash_str(&self, text: &str) -> u64 {
+        self.hasher.hash_one(text)
+    }
+}
+
+impl Inner {
+    /// The index of a stream's scope, created on first sight; beyond the
+    /// cap, the `other` stream's.
+    fn stream_index(&mut self, identity: &str, plan: &Plan) -> usize {
+        if let Some(&index) = self.index.get(identity) {
+            return index;
+        }
+        let tracked = self.streams.len();
+        if tracked + 1 < plan.stream_scopes || identity == OTHER_STREAM {
+            self.streams
+                .push((identity.into(), Scope::new(plan, plan.stream_sizes())));
+            self.index.insert(identity.into(), tracked);
+            return tracked;
+        }
+        self.streams_folded += 1;
+        if let Some(&index) = self.index.get(OTHER_STREAM) {
+            return index;
+        }
+        self.streams
+            .push((OTHER_STREAM.into(), Scope::new(plan, plan.stream_sizes())));
+        self.index.insert(OTHER_STREAM.into(), tracked);
+        tracked
+    }
+
+    /// The scope of `stream`, or the global one for `None`; `None` for an
+    /// unknown stream.
+    pub(crate) fn scope(&self, stream: Option<&str>) -> Option<&Scope> {
+        match stream {
+            None => Some(&self.global),
+            Some(name) => self
+                .index
+                .get(name)
+                .and_then(|&i| self.streams.get(i))
+                .map(|(_, s)| s),
+        }
+    }
+}
+
+fn record(scope: &mut Scope, o: &Observation<'_>, now: u64) {
+    let direction = &mut scope.directions[o.direction];
+    direction.messages += 1;
+    direction.bytes += o.bytes;
+    direction.transport[o.transport] += 1;
+    direction.family[o.family] += 1;
+    direction.rcode[usize::from(o.rcode & 0x0f)] += 1;
+    if let Some(nanos) = o.latency {
+        direction.latency[latency::bucket(nanos)] += 1;
+        scope.latency.record(nanos);
+        scope.paired += 1;
+    }
+    scope.clients.insert_hash(o.client_hash);
+    scope.domains.insert_hash(o.name_hash);
+    scope.rates.add(now, o.direction);
+    let d = o.direction;
+    if let Some((tld, hash)) = o.tld {
+        scope.tlds[d].add(now, hash, 1, || tld.into());
+    }
+    if let Some((domain, hash)) = o.registered {
+        scope.registered.add(now, hash, 1, || domain.into());
+    }
+    // One allocation of the name, shared by every table that stores it.
+    let shared: std::cell::OnceCell<std::sync::Arc<str>> = std::cell::OnceCell::new();
+    let name = || shared.get_or_init(|| o.qname.into()).clone();
+    scope.qname_hits[d].add(now, o.name_hash, 1, name);
+    scope.qname_bytes[d].add(now, o.name_hash, o.bytes, name);
+    for (i, (rcode, _)) in scope::RCODE_TABLES.iter().enumerate() {
+        if *rcode == o.rcode {
+            scope.qname_rcodes[d][i].add(now, o.name_hash, 1, name);
+        }
+    }
+    let client = || o.client;
+    scope.client_hits.add(now, o.client_hash, 1, client);
+    scope.client_bytes.add(now, o.client_hash, o.bytes, client);
+    scope.qtypes[d].add(now, u64::from(o.qtype), 1, || o.qtype);
+    scope.rcodes[d].add(now, u64::from(o.rcode), 1, || o.rcode);
+}
+
+/// A key cut to [`MAX_KEY_LEN`] bytes at a character boundary.
+fn cut(text: &str) -> &str {
+    if text.len() <= MAX_KEY_LEN {
+        return text;
+    }
+    let mut end = MAX_KEY_LEN;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The TLD dnstap-receiver counts: of `qname.rsplit(".", 2)`, the last
+/// part (left to right) that is a single label and a top-level domain.
+pub fn tld_of(qname: &str) -> Option<&str> {
+    qname
+        .rsplitn(3, '.')
+        .find(|part| !part.is_empty() && !part.contains('.') && is_tld(part))
+}
+
+/// Whether `label` is a top-level domain of the public suffix list.
+pub fn is_tld(label: &str) -> bool {
+    psl::suffix(label.as_bytes()).is_some_and(|s| s.is_known() && s.as_bytes() == label.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use dnsrecall_core::message::{MessageKind, Origin};
+
+    fn query(identity: &str, name: &str) -> DnsMessage {
+        let mut wire = vec![0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            wire.push(label.len() as u8);
+            wire.extend_from_slice(label.as_bytes());
+        }
+        wire.extend_from_slice(&[0, 0, 1, 0, 1]);
+        DnsMessage {
+            kind: MessageKind::from_value(5),
+            identity: Some(Bytes::from(identity.to_string())),
+            version: None,
+            family: None,
+            transport: None,
+            query_address: None,
+            query_port: None,
+            response_address: None,
+            response_port: None,
+            query_time: None,
+            response_time: None,
+            query_zone: None,
+            query_message: Some(wire.into()),
+            response_message: None,
+            origin: Origin::Capture {
+                ip_defragmented: false,
+                tcp_reassembled: false,
+            },
+        }
+    }
+
+    #[test]
+    fn streams_beyond_the_cap_fold_into_other_and_reset_keeps_them() {
+        let stats = Stats::new(StatsConfig {
+            max_streams: 2,
+            ..StatsConfig::default()
+        })
+        .unwrap();
+        for identity in ["a", "b", "c", "d", "a"] {
+            stats.observe_at(&query(identity, "www.example.com"), 0);
+        }
+        assert_eq!(stats.streams(), ["a", "b", "other"]);
+        let other = stats.report_counters(Some("other")).unwrap();
+        assert_eq!(other["queries"], 2);
+        assert_eq!(stats.report_counters(Some("a")).unwrap()["queries"], 2);
+        assert_eq!(stats.report_counters(None).unwrap()["queries"], 5);
+        assert_eq!(
+            stats.report_counters(None).unwrap()["streams_folded_into_other"],
+            2
+        );
+        // A message without a DNS header is counted as malformed only.
+        let mut short = query("a", "x");
+        short.query_message = Some(Bytes::from_static(b"\x00\x01"));
+        stats.observe_at(&short, 0);
+        assert_eq!(stats.report_counters(None).unwrap()["malformed"], 1);
+        stats.reset();
+        assert_eq!(stats.streams(), ["a", "b", "other"]);
+        assert_eq!(stats.report_counters(None).unwrap()["queries"], 0);
+        assert!(stats.report_counters(Some("nope")).is_err());
+    }
+
+    #[test]
+    fn tlds_like_dnstap_receiver() {
+        assert_eq!(tld_of("www.example.com."), Some("com"));
+        assert_eq!(tld_of("com."), Some("com"));
+        assert_eq!(tld_of("a.b.co.uk."), Some("uk"));
+        assert_eq!(tld_of("www.invalidtld."), None);
+        assert_eq!(tld_of("com.example.invalidtld."), None);
+        assert_eq!(tld_of("x.com.invalidtld."), None);
+        assert_eq!(tld_of("com.example."), Some("com"));
+        assert_eq!(tld_of("."), None);
+        assert_eq!(tld_of("-"), None);
+        assert_eq!(psl::domain_str("www.example.co.uk"), Some("example.co.uk"));
+    }
+}
