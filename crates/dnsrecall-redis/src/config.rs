@@ -13,6 +13,8 @@ pub const DEFAULT_WRITE_ATTEMPTS: u32 = 12;
 pub const DEFAULT_RETRY_BACKOFF_MS: u64 = 100;
 /// Longest pause between attempts.
 pub const MAX_RETRY_BACKOFF_MS: u64 = 2_000;
+/// Default longest `WAIT` for replicas.
+pub const DEFAULT_WAIT_TIMEOUT_MS: u64 = 1_000;
 /// Default connect and response timeout.
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 
@@ -79,6 +81,11 @@ pub struct RedisConfig {
     /// asynchronously). Default 0: no wait.
     #[serde(default)]
     pub wait_replicas: u32,
+    /// How long one `WAIT` may block, in milliseconds (default 1,000). A
+    /// shortfall (a master that lost its replica) is counted and logged,
+    /// not an error: the batch is on the master.
+    #[serde(default = "default_wait_timeout_ms")]
+    pub wait_timeout_ms: u64,
 }
 
 fn default_pipeline_entries() -> usize {
@@ -89,6 +96,9 @@ fn default_write_attempts() -> u32 {
 }
 fn default_retry_backoff_ms() -> u64 {
     DEFAULT_RETRY_BACKOFF_MS
+}
+fn default_wait_timeout_ms() -> u64 {
+    DEFAULT_WAIT_TIMEOUT_MS
 }
 fn default_timeout_ms() -> u64 {
     DEFAULT_TIMEOUT_MS
@@ -105,6 +115,7 @@ impl RedisConfig {
             retry_backoff_ms: DEFAULT_RETRY_BACKOFF_MS,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             wait_replicas: 0,
+            wait_timeout_ms: DEFAULT_WAIT_TIMEOUT_MS,
         }
     }
 

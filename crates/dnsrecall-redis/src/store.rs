@@ -437,7 +437,7 @@ impl RedisStore {
     fn write_once(&self, entries: &[Entry]) -> Result<(), StoreError> {
         let commands = self.write_commands(entries);
         let wait = self.config.wait_replicas;
-        let timeout = self.config.timeout_ms;
+        let timeout = self.config.wait_timeout_ms;
         let acknowledged = self.with_conn(|connection| {
             connection.pipeline::<()>(commands)?;
             if wait == 0 {
