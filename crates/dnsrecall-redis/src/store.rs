@@ -135,7 +135,8 @@ enum Client {
 
 enum Conn {
     Single(redis::Connection),
-    Cluster(ClusterConnection),
+    // Boxed: a cluster connection is four times the size of a plain one.
+    Cluster(Box<ClusterConnection>),
 }
 
 impl Conn {
@@ -271,7 +272,10 @@ impl RedisStore {
                     .map_err(engine)?;
                 Ok(Conn::Single(connection))
             }
-            Client::Cluster(client) => client.get_connection().map(Conn::Cluster).map_err(engine),
+            Client::Cluster(client) => client
+                .get_connection()
+                .map(|connection| Conn::Cluster(Box::new(connection)))
+                .map_err(engine),
         }
     }
 
@@ -617,7 +621,7 @@ fn parse_epoch(bytes: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(bytes).ok()?.trim();
     text.parse::<u64>().ok().or_else(|| {
         let float = text.parse::<f64>().ok()?;
-        (float.is_finite() && float >= 0.0).then(|| float as u64)
+        (float.is_finite() && float >= 0.0).then_some(float as u64)
     })
 }
 
@@ -751,7 +755,7 @@ impl Store for RedisStore {
     fn info(&self) -> Result<StoreInfo, StoreError> {
         let (processed, sensors, keys): (Option<Vec<u8>>, Vec<(String, f64)>, i64) = self
             .with_conn(|connection| {
-                let processed = connection.query(&redis::cmd("GET").arg(keys::STATS_PROCESSED))?;
+                let processed = connection.query(redis::cmd("GET").arg(keys::STATS_PROCESSED))?;
                 let sensors = connection.query(
                     redis::cmd("ZREVRANGE")
                         .arg(keys::STATS_SENSORS)
