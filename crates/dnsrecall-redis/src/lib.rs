@@ -9,7 +9,9 @@
 //! minimum and last seen as a maximum by a server-side script whatever the
 //! arrival order and number of writers, counts added, pipelined writes,
 //! failed attempts retried on a fresh connection and counted) and its
-//! configuration ([`RedisConfig`]).
+//! configuration ([`RedisConfig`]); and the D4 analyzer queue input
+//! ([`queue::D4Queue`]: passivedns lines from `analyzer:<type>:<uuid>`,
+//! moved into a processing list and removed only once stored).
 //!
 //! It must not know RocksDB, HTTP or the command line: the binary chooses
 //! the backend from `[store] kind` and the query engine only sees the trait.
@@ -20,7 +22,9 @@
 
 pub mod config;
 pub mod keys;
+pub mod queue;
 pub mod store;
 
 pub use config::{RedisConfig, Urls};
+pub use queue::{D4Queue, D4QueueConfig};
 pub use store::{RedisCounters, RedisStore};

@@ -127,6 +127,13 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/{db}", self.port)
     }
 
+    /// Starts the server again on the same port (after [`kill`](Self::kill));
+    /// it starts empty.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_server(self.port, &self._dir.0, &[]);
+    }
+
     /// Kills the server (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
