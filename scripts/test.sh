@@ -22,10 +22,10 @@ if command -v systemctl >/dev/null 2>&1; then systemctl stop unbound >/dev/null 
 pkill -x unbound >/dev/null 2>&1 || true
 
 venv="${DNSRECALL_TEST_VENV:-$HOME/.cache/dnsrecall-test-venv}"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pypdns, dns, dnsdb2, schemathesis' 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pypdns, dns, dnsdb2, schemathesis, websockets' 2>/dev/null; then
   echo "== creating the Python test venv in $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check pypdns dnspython 'dnsdb2==1.2.*' 'schemathesis==4.32.5'
+  "$venv/bin/pip" install -q --disable-pip-version-check pypdns dnspython 'dnsdb2==1.2.*' 'schemathesis==4.32.5' 'websockets==17.*'
 fi
 export DNSRECALL_TEST_PYTHON="$venv/bin/python"
 

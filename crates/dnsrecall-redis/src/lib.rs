@@ -11,7 +11,8 @@
 //! failed attempts retried on a fresh connection and counted) and its
 //! configuration ([`RedisConfig`]); and the D4 analyzer queue input
 //! ([`queue::D4Queue`]: passivedns lines from `analyzer:<type>:<uuid>`,
-//! moved into a processing list and removed only once stored).
+//! moved into a processing list and removed only once stored); and the COF
+//! websocket input ([`websocket::run`], reconnecting, bad lines counted).
 //!
 //! It must not know RocksDB, HTTP or the command line: the binary chooses
 //! the backend from `[store] kind` and the query engine only sees the trait.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod keys;
 pub mod queue;
 pub mod store;
+pub mod websocket;
 
 pub use config::{RedisConfig, Urls};
 pub use queue::{D4Queue, D4QueueConfig};
