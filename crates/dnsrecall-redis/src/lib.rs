@@ -12,7 +12,8 @@
 //! configuration ([`RedisConfig`]); and the D4 analyzer queue input
 //! ([`queue::D4Queue`]: passivedns lines from `analyzer:<type>:<uuid>`,
 //! moved into a processing list and removed only once stored); and the COF
-//! websocket input ([`websocket::run`], reconnecting, bad lines counted).
+//! websocket input ([`websocket::run`], reconnecting, bad lines counted);
+//! migration between any two stores ([`migrate::copy_all`]).
 //!
 //! It must not know RocksDB, HTTP or the command line: the binary chooses
 //! the backend from `[store] kind` and the query engine only sees the trait.
@@ -23,6 +24,7 @@
 
 pub mod config;
 pub mod keys;
+pub mod migrate;
 pub mod queue;
 pub mod store;
 pub mod websocket;

@@ -400,3 +400,51 @@ fn a_database_written_by_d4_is_served() {
     assert_eq!(info.sensors, vec![("circl-1".to_string(), 1)]);
     assert_eq!(store.counters().incomplete_records, 0);
 }
+
+#[test]
+fn migration_copies_a_d4_database_into_another_store() {
+    let d4 = RedisServer::start();
+    let other = RedisServer::start();
+    let mut con = raw(&d4.url(0));
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(dnsrecall_testkit::data(
+            "passivedns/go-dnscollector__dnsdump_udp.log",
+        ))
+        .unwrap(),
+    );
+    for line in reader.lines() {
+        d4_ingest_line(&mut con, &line.unwrap());
+    }
+    let source = RedisStore::open(&RedisConfig::new(d4.url(0))).unwrap();
+    let target = RedisStore::open(&RedisConfig::new(other.url(0))).unwrap();
+    let mut reports = 0;
+    let summary =
+        dnsrecall_redis::migrate::copy_all(&source, &target, 7, &mut |_| reports += 1).unwrap();
+    let dump = |store: &RedisStore| {
+        let mut all = BTreeMap::new();
+        store
+            .scan_all(&mut |e: Entry| {
+                all.insert(
+                    (
+                        keys::rrname(&e.record.rrname),
+                        e.record.rrtype.0,
+                        keys::rdata_member(&e.record),
+                    ),
+                    (e.seen.time_first, e.seen.time_last, e.seen.count),
+                );
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        all
+    };
+    let original = dump(&source);
+    assert!(original.len() > 5, "{}", original.len());
+    assert_eq!(dump(&target), original);
+    assert_eq!(summary.records, original.len() as u64);
+    assert_eq!(summary.batches, (original.len() as u64).div_ceil(7));
+    assert_eq!(reports, summary.batches);
+    assert_eq!(
+        summary.observations,
+        original.values().map(|v| v.2).sum::<u64>()
+    );
+}
