@@ -36,6 +36,10 @@ fn python() -> String {
 }
 
 fn start_server(mode: &str) -> (Server, u16) {
+    start_server_with(mode, &[])
+}
+
+fn start_server_with(mode: &str, env: &[(&str, &std::path::Path)]) -> (Server, u16) {
     let port = dnsrecall_testkit::free_port();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/ws_server.py");
     let mut command = Command::new(python());
@@ -44,6 +48,7 @@ fn start_server(mode: &str) -> (Server, u16) {
         .arg(port.to_string())
         .arg(mode)
         .args(SAMPLES.iter().map(|s| dnsrecall_testkit::data(s)))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let mut child = command.spawn().unwrap_or_else(|e| {
@@ -180,4 +185,49 @@ async fn a_server_that_is_not_there_is_retried_with_backoff() {
     )
     .await;
     assert!(bad.is_err());
+}
+
+#[tokio::test]
+async fn wss_with_an_untrusted_certificate_is_refused_and_counted() {
+    // A self-signed certificate: the TLS path runs (crypto provider, Mozilla
+    // roots) and refuses it, counting each attempt.
+    let dir = std::env::temp_dir().join(format!("dnsrecall-wss-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    let (_server, port) = start_server_with("samples", &[("WS_CERT", &cert), ("WS_KEY", &key)]);
+    let mut config = CofWebsocketConfig::new(format!("wss://localhost:{port}"));
+    config.reconnect_min_ms = 20;
+    let counters = WebsocketCounters::default();
+    websocket::run(
+        &config,
+        &counters,
+        mpsc::channel(1).0,
+        tokio::time::sleep(Duration::from_millis(400)),
+    )
+    .await
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(counters.connect_errors.load(Ordering::Relaxed) >= 1);
+    assert_eq!(counters.connections.load(Ordering::Relaxed), 0);
+    assert_eq!(counters.messages.load(Ordering::Relaxed), 0);
 }

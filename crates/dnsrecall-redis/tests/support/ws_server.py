@@ -7,9 +7,12 @@ usage: ws_server.py PORT MODE FILE...
            aborted mid-stream; later connections: the remaining lines
   junk     bad lines (not JSON, missing fields, oversized, not UTF-8) around
            the good ones, some sharing a message
+With WS_CERT and WS_KEY in the environment it serves wss:// with them.
 Prints READY once listening.
 """
 import asyncio
+import os
+import ssl
 import sys
 
 from websockets.asyncio.server import serve
@@ -46,7 +49,11 @@ async def handler(ws):
 
 
 async def main():
-    async with serve(handler, "127.0.0.1", port, max_size=None):
+    context = None
+    if os.environ.get("WS_CERT"):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(os.environ["WS_CERT"], os.environ["WS_KEY"])
+    async with serve(handler, "127.0.0.1", port, max_size=None, ssl=context):
         print("READY", flush=True)
         await asyncio.Future()
 
