@@ -124,6 +124,45 @@ pub struct QueueCounters {
     pub connection_errors: AtomicU64,
 }
 
+impl QueueCounters {
+    /// `(name, help, value)` of each counter, named for Prometheus.
+    pub fn metrics(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let read = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        vec![
+            (
+                "dnsrecall_d4_queue_lines_total",
+                "Lines taken from the D4 analyzer queue.",
+                read(&self.lines),
+            ),
+            (
+                "dnsrecall_d4_queue_batches_committed_total",
+                "Batches removed from the processing list after being stored.",
+                read(&self.batches_committed),
+            ),
+            (
+                "dnsrecall_d4_queue_lines_recovered_total",
+                "Lines found in the processing list (not committed before) and handed out again.",
+                read(&self.lines_recovered),
+            ),
+            (
+                "dnsrecall_d4_queue_lines_too_long_total",
+                "Lines over max_line_bytes, dropped.",
+                read(&self.lines_too_long),
+            ),
+            (
+                "dnsrecall_d4_queue_lines_not_utf8_total",
+                "Lines that are not UTF-8, dropped.",
+                read(&self.lines_not_utf8),
+            ),
+            (
+                "dnsrecall_d4_queue_connection_errors_total",
+                "Lost connections and failed commands (each followed by a reconnect).",
+                read(&self.connection_errors),
+            ),
+        ]
+    }
+}
+
 /// A batch handed out by [`D4Queue::next_batch`]: commit it once stored.
 #[derive(Debug, Default)]
 pub struct Batch {

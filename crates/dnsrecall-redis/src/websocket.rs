@@ -112,6 +112,44 @@ impl WebsocketCounters {
         }
     }
 
+    /// `(name, help, value)` of each counter, named for Prometheus; bad
+    /// lines by reason are [`rejected`](Self::rejected) (label `reason`).
+    pub fn metrics(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let read = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        vec![
+            (
+                "dnsrecall_cof_websocket_connections_total",
+                "Websocket connections established.",
+                read(&self.connections),
+            ),
+            (
+                "dnsrecall_cof_websocket_connect_errors_total",
+                "Websocket connection attempts that failed.",
+                read(&self.connect_errors),
+            ),
+            (
+                "dnsrecall_cof_websocket_disconnects_total",
+                "Established websocket connections that ended.",
+                read(&self.disconnects),
+            ),
+            (
+                "dnsrecall_cof_websocket_messages_total",
+                "Websocket messages received.",
+                read(&self.messages),
+            ),
+            (
+                "dnsrecall_cof_websocket_lines_total",
+                "COF lines parsed into records.",
+                read(&self.lines),
+            ),
+            (
+                "dnsrecall_cof_websocket_entries_total",
+                "Entries handed on.",
+                read(&self.entries),
+            ),
+        ]
+    }
+
     /// Bad lines by reason so far.
     pub fn rejected(&self) -> BTreeMap<&'static str, u64> {
         self.rejected.lock().map(|r| r.clone()).unwrap_or_default()

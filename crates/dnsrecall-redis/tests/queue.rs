@@ -122,6 +122,17 @@ fn junk_and_oversized_lines_are_counted_not_fatal() {
     let counters = queue.counters();
     assert_eq!(counters.lines_not_utf8.load(Ordering::Relaxed), 1);
     assert_eq!(counters.lines_too_long.load(Ordering::Relaxed), 1);
+    let metrics = counters.metrics();
+    assert!(metrics.contains(&(
+        "dnsrecall_d4_queue_lines_too_long_total",
+        "Lines over max_line_bytes, dropped.",
+        1
+    )));
+    assert!(
+        metrics
+            .iter()
+            .any(|m| m.0 == "dnsrecall_d4_queue_lines_total" && m.2 == 8)
+    );
     let layout = Layout::new("SMcsCQTAtn", "||").unwrap();
     let (entries, skipped) = parse_batch(&layout, &batch, None);
     assert_eq!(entries.len(), 2);

@@ -128,6 +128,12 @@ async fn the_cof_samples_arrive_one_message_each() {
     assert_eq!(got, want);
     assert_eq!(counters.connections.load(Ordering::Relaxed), 1);
     assert!(counters.rejected().is_empty(), "{:?}", counters.rejected());
+    let metrics = counters.metrics();
+    assert!(
+        metrics
+            .iter()
+            .any(|m| m.0 == "dnsrecall_cof_websocket_messages_total" && m.2 == 7)
+    );
 }
 
 #[tokio::test]
