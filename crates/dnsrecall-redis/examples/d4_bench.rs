@@ -1,8 +1,8 @@
 //! Throughput of the Redis backend, driven by bench/d4/run.sh:
 //!
-//! * `store URL N`: N distinct records written through `RedisStore`
-//!   (batches of 2,000), printing `records_per_sec` and the server's memory
-//!   per record;
+//! * `store URL[,URL...] N`: N distinct records written through
+//!   `RedisStore` (batches of 2,000), printing `records_per_sec` and the
+//!   server's memory per record (several URLs: a cluster, no memory);
 //! * `queue D4_URL PDNS_URL N`: N passivedns lines pushed to a D4 analyzer
 //!   queue (as d4-core's worker does), then read, parsed, stored and
 //!   committed by `D4Queue`, printing `lines_per_sec`.
@@ -68,15 +68,23 @@ fn main() -> anyhow::Result<()> {
     {
         ["store", url, n] => {
             let n: u64 = n.parse()?;
-            let before = used_memory(url)?;
-            let store = RedisStore::open(&RedisConfig::new(*url))?;
+            // Several comma-separated URLs: a cluster (memory not measured).
+            let urls: Vec<&str> = url.split(',').collect();
+            let cluster = urls.len() > 1;
+            let before = if cluster { 0 } else { used_memory(url)? };
+            let config = if cluster {
+                RedisConfig::cluster(urls.iter().copied())
+            } else {
+                RedisConfig::new(*url)
+            };
+            let store = RedisStore::open(&config)?;
             let entries: Vec<Entry> = (0..n).map(record).collect();
             let start = Instant::now();
             for chunk in entries.chunks(2_000) {
                 store.write(chunk)?;
             }
             let seconds = start.elapsed().as_secs_f64();
-            let after = used_memory(url)?;
+            let after = if cluster { 0 } else { used_memory(url)? };
             println!("records={n}");
             println!("seconds={seconds:.3}");
             println!("records_per_sec={:.0}", n as f64 / seconds);
