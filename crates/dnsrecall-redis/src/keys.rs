@@ -36,7 +36,10 @@ pub fn rrname(name: &Name) -> String {
 /// looks up.
 pub fn rdata_member(record: &Record) -> String {
     let mut text = record.rdata_text();
-    while text.len() > 1 && text.ends_with('.') && !text.ends_with("\\.") {
+    // One trailing dot of a name; the root name itself (`.`, the null MX
+    // `0 .`) stays, and so does an escaped dot (`\.`).
+    let root = text == "." || text.ends_with(" .") || text.ends_with("\t.");
+    if text.ends_with('.') && !text.ends_with("\\.") && !root {
         text.pop();
     }
     text
@@ -156,6 +159,18 @@ mod tests {
             record_from_member("example.com", Rtype::MX, "10 mx.example.com").unwrap(),
             mx
         );
+    }
+
+    #[test]
+    fn the_root_name_keeps_its_dot() {
+        let null_mx = record("example.com", Rtype::MX, "0 .");
+        assert_eq!(rdata_member(&null_mx), "0 .");
+        assert_eq!(
+            record_from_member("example.com", Rtype::MX, "0 .").unwrap(),
+            null_mx
+        );
+        let ns = record("example.com", Rtype::NS, ".");
+        assert_eq!(rdata_member(&ns), ".");
     }
 
     #[test]
