@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 for pkg in libclang-dev libpcap-dev pkg-config python3-venv fstrm-bin dnstap-ldns unbound \
-           knot-dnsutils dnsutils tshark wireshark-common tcpdump dnsdbq; do
+           knot-dnsutils dnsutils tshark wireshark-common tcpdump dnsdbq redis-server redis-tools; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -22,10 +22,10 @@ if command -v systemctl >/dev/null 2>&1; then systemctl stop unbound >/dev/null 
 pkill -x unbound >/dev/null 2>&1 || true
 
 venv="${DNSRECALL_TEST_VENV:-$HOME/.cache/dnsrecall-test-venv}"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pypdns, dns, dnsdb2, schemathesis' 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pypdns, dns, dnsdb2, schemathesis, websockets' 2>/dev/null; then
   echo "== creating the Python test venv in $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check pypdns dnspython 'dnsdb2==1.2.*' 'schemathesis==4.32.5'
+  "$venv/bin/pip" install -q --disable-pip-version-check pypdns dnspython 'dnsdb2==1.2.*' 'schemathesis==4.32.5' 'websockets==17.*'
 fi
 # The real dnstap-receiver, to compare the statistics API with.
 if ! "$venv/bin/python" -c 'import dnstap_receiver' 2>/dev/null; then

@@ -99,6 +99,16 @@ pub enum StoreError {
     /// The store was opened read-only.
     #[error("store is read-only")]
     ReadOnly,
+    /// The store's layout cannot answer this kind of lookup (a key-value
+    /// schema such as D4's has no ordered index for wildcards or ranges);
+    /// `alternative` names the backend that can. A client error, not a
+    /// fault: the answer would otherwise be silently empty.
+    #[error("the {backend} store cannot answer {lookup}; use the {alternative} store for it")]
+    Unsupported {
+        backend: &'static str,
+        lookup: &'static str,
+        alternative: &'static str,
+    },
 }
 
 /// A visitor receives entries in store order and may stop the scan.

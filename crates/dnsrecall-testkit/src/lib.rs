@@ -4,10 +4,13 @@
 //! It owns where the test data is ([`data`]: `tests/data/` at the root of
 //! the repository, copied there with a README naming each file's origin and
 //! licence, so a fresh clone has everything its tests read) and small
-//! fixtures every crate would otherwise write again ([`free_port`]).
+//! fixtures every crate would otherwise write again ([`free_port`], private
+//! Redis servers and clusters in [`redis`]).
 //!
 //! It must not know any dnsrecall crate: it is a leaf, so every crate can
 //! use it without cycles.
+
+pub mod redis;
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# D4/Redis backend throughput, each figure beside a reference measured in
+# the same run on the same private redis-server (no persistence):
+#   1. records/s written through RedisStore (5 commands per record, pipelined,
+#      first/last seen by server-side script) vs redis-benchmark's pipelined
+#      SET rate (commands/s): the ratio says how close to the server's limit
+#      we write;
+#   2. D4 queue -> parse -> RedisStore -> commit, lines/s, vs D4's own
+#      pdns-ingestion.py loop (re-implemented from the reference, redis-py)
+#      on the same lines;
+#   3. Redis memory per distinct record, ours vs D4's writes.
+# usage: bench/d4/run.sh [RECORDS] [REF_LINES]   (defaults 200000, 20000)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+records="${1:-200000}"
+ref_lines="${2:-20000}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dnsrecall-target}"
+nice cargo build -q --release -p dnsrecall-redis --example d4_bench
+bench="$CARGO_TARGET_DIR/release/examples/d4_bench"
+
+venv="${DNSRECALL_BENCH_VENV:-$HOME/.cache/dnsrecall-bench-venv}"
+if ! "$venv/bin/python" -c 'import redis' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check redis
+fi
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+dir="$(mktemp -d)"
+d4_port="$(port)"; pdns_port="$(port)"
+cluster_pids=()
+redis-server --port "$d4_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >/dev/null &
+d4_pid=$!
+redis-server --port "$pdns_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >/dev/null &
+pdns_pid=$!
+trap 'kill $d4_pid $pdns_pid 2>/dev/null; rm -rf "$dir"' EXIT
+for p in "$d4_port" "$pdns_port"; do
+  for _ in $(seq 50); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
+done
+get() { grep "^$1=" | cut -d= -f2; }
+
+set_rate="$(redis-benchmark -p "$pdns_port" -t set -n 1000000 -P 64 -r 1000000 -q --csv | tail -1 | cut -d, -f2 | tr -d '"')"
+redis-cli -p "$pdns_port" flushall >/dev/null
+
+store_out="$("$bench" store "redis://127.0.0.1:$pdns_port/0" "$records")"
+store_rate="$(echo "$store_out" | get records_per_sec)"
+store_bytes="$(echo "$store_out" | get bytes_per_record)"
+redis-cli -p "$pdns_port" flushall >/dev/null
+
+queue_out="$("$bench" queue "redis://127.0.0.1:$d4_port/2" "redis://127.0.0.1:$pdns_port/0" "$records")"
+queue_rate="$(echo "$queue_out" | get lines_per_sec)"
+redis-cli -p "$pdns_port" flushall >/dev/null
+redis-cli -p "$d4_port" flushall >/dev/null
+
+# A Redis Cluster of three masters (no replicas) on the same machine: the
+# per-key write path (a record's keys live in different slots).
+cluster_ports=()
+for _ in 1 2 3; do
+  p="$(port)"; while [ "$p" -gt 55000 ]; do p="$(port)"; done
+  cluster_ports+=("$p")
+  mkdir -p "$dir/c$p"
+  redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir/c$p" \
+    --cluster-enabled yes --cluster-config-file nodes.conf >/dev/null &
+  cluster_pids+=($!)
+done
+trap 'kill $d4_pid $pdns_pid ${cluster_pids[*]} 2>/dev/null; rm -rf "$dir"' EXIT
+for p in "${cluster_ports[@]}"; do
+  for _ in $(seq 50); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
+done
+redis-cli --cluster create $(printf '127.0.0.1:%s ' "${cluster_ports[@]}") --cluster-replicas 0 --cluster-yes >/dev/null
+for _ in $(seq 100); do
+  redis-cli -p "${cluster_ports[0]}" cluster info | grep -q 'cluster_state:ok' && break; sleep 0.1
+done
+cluster_urls="$(printf 'redis://127.0.0.1:%s,' "${cluster_ports[@]}")"
+cluster_out="$("$bench" store "${cluster_urls%,}" "$((records / 4))")"
+cluster_rate="$(echo "$cluster_out" | get records_per_sec)"
+
+ref_out="$("$venv/bin/python" bench/d4/d4_ingestion_ref.py "$d4_port" "$pdns_port" "$ref_lines")"
+ref_rate="$(echo "$ref_out" | get lines_per_sec)"
+ref_bytes="$(echo "$ref_out" | get bytes_per_record)"
+
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+run_dir="${BENCH_RUN_DIR:-bench/runs/$(date -u +%Y-%m-%d)-d4}"
+mkdir -p "$run_dir"
+{
+echo "command: bench/d4/run.sh $records $ref_lines   ($(date -u +%FT%TZ), load: $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "redis $(redis-server --version | awk '{print $3}'), $(nproc) cores, records=$records ref_lines=$ref_lines"
+echo "reference redis-benchmark SET -P 64:      ${set_rate} commands/s"
+echo "RedisStore write:                         ${store_rate} records/s ($(python3 -c "print(round($store_rate*5))") commands/s, $(ratio "$store_rate*5" "$set_rate") of SET rate)"
+echo "RedisStore write, 3-master cluster:       ${cluster_rate} records/s ($((records / 4)) records, per-key commands)"
+echo "D4 queue -> RedisStore:                   ${queue_rate} lines/s"
+echo "D4 pdns-ingestion.py loop (reference):    ${ref_rate} lines/s  -> ours x$(ratio "$queue_rate" "$ref_rate")"
+echo "Redis memory per distinct record:         ours ${store_bytes} B, D4 writes ${ref_bytes} B"
+} | tee "$run_dir/result.txt"
