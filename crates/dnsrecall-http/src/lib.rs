@@ -27,6 +27,7 @@ pub mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod pypdns;
+mod ui;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -87,7 +88,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let timeout = state.config.request_timeout;
     let (router, openapi) = documented_routes(&state).split_for_parts();
-    router
+    ui::mount(&state, router)
         .layer(Extension(openapi::Document::new(&openapi)))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
