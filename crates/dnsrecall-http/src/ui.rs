@@ -28,6 +28,7 @@ pub(crate) fn mount(state: &AppState, api: Router<AppState>) -> Router<AppState>
         metrics: state.metrics.clone(),
         api: api.clone().with_state(state.clone()),
         max_results: state.config.dnsdb_max_results,
+        origin: state.config.origin.clone(),
     });
     api.merge(ui)
 }

@@ -18,6 +18,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../assets/ui.js"),
     ),
     (
+        "icon.svg",
+        "image/svg+xml",
+        include_bytes!("../assets/icon.svg"),
+    ),
+    (
         "ui.css",
         "text/css; charset=utf-8",
         include_bytes!("../assets/ui.css"),

@@ -128,12 +128,16 @@ async fn api(ui: &Ui, key: &RequestKey, uri: &str) -> Response {
 fn stream(ui: &Ui, lookup: Lookup, params: Params, csv: bool) -> Body {
     let (tx, mut rx) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
     let store = ui.state.store.clone();
+    let origin = ui.state.origin.clone();
     tokio::task::spawn_blocking(move || {
         let mut buffer = Vec::with_capacity(CHUNK_BYTES + 1024);
         if csv {
             buffer.extend_from_slice(CSV_HEADER.as_bytes());
         }
-        let style = CofStyle::default();
+        let style = CofStyle {
+            origin: origin.as_deref(),
+            ..CofStyle::default()
+        };
         let mut gone = false;
         let ran = dnsdb::lookup(store.as_ref(), &lookup, &params, &mut |entry: Entry| {
             if csv {

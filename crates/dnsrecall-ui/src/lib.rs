@@ -89,6 +89,8 @@ pub struct UiState {
     pub api: Router,
     /// Most rows an export may hold (the DNSDB API's `limit=0`).
     pub max_results: u64,
+    /// `origin` written into COF exports, as the D4 API writes it.
+    pub origin: Option<String>,
 }
 
 /// [`UiState`] plus what the UI keeps between requests.

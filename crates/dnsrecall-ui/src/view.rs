@@ -62,10 +62,7 @@ impl PageQuery {
                 "type" => query.rrtype = value.trim().to_string(),
                 "after" => query.after = value.trim().to_string(),
                 "before" => query.before = value.trim().to_string(),
-                "strict" => {
-                    query.strict =
-                        value.is_empty() || dnsdb::parse_bool(value.trim()).unwrap_or(false)
-                }
+                "strict" => query.strict = dnsdb::parse_bool(value.trim()).unwrap_or(false),
                 "limit" if !value.trim().is_empty() => {
                     query.limit =
                         Some(value.trim().parse().map_err(|_| QueryError::BadParameter {
@@ -632,8 +629,8 @@ fn tree(entries: &[Entry], lookup: &Lookup, query: &PageQuery) -> Vec<Branch> {
         first: u64,
         last: u64,
     }
-    // Keyed by the reversed wire form: label-aware order.
-    let mut branches: BTreeMap<Vec<u8>, (Name, Acc)> = BTreeMap::new();
+    // Siblings share all labels but one: their text sorts them.
+    let mut branches: BTreeMap<String, (Name, Acc)> = BTreeMap::new();
     for entry in entries {
         let name = &entry.record.rrname;
         let labels: Vec<&[u8]> = name.labels().collect();
@@ -647,7 +644,7 @@ fn tree(entries: &[Entry], lookup: &Lookup, query: &PageQuery) -> Vec<Branch> {
         let Ok(branch) = Name::from_labels(kept.iter().copied()) else {
             continue;
         };
-        let slot = branches.entry(branch.reversed()).or_insert_with(|| {
+        let slot = branches.entry(branch.to_fqdn()).or_insert_with(|| {
             (
                 branch,
                 Acc {
@@ -739,7 +736,7 @@ fn trail(headers: &HeaderMap, query: &PageQuery) -> (Vec<Crumb>, String) {
 
 /// Width of the timeline's drawing, in SVG units.
 const TIMELINE_WIDTH: f64 = 1000.0;
-const TIMELINE_LEFT: f64 = 10.0;
+const TIMELINE_LEFT: f64 = 60.0;
 const TIMELINE_RIGHT: f64 = 990.0;
 const LANE: f64 = 14.0;
 const AXIS: f64 = 28.0;
@@ -753,7 +750,10 @@ pub struct Timeline {
     pub width: f64,
     pub height: f64,
     pub bars: Vec<Bar>,
-    pub ticks: Vec<(f64, String)>,
+    /// x, label, text-anchor.
+    pub ticks: Vec<(f64, String, &'static str)>,
+    pub left: f64,
+    pub right: f64,
     /// The current fence, shaded.
     pub fence: Option<(f64, f64)>,
     /// Rows not drawn (beyond [`TIMELINE_ROWS`]).
@@ -826,7 +826,12 @@ impl Timeline {
         let ticks = (0..=4)
             .map(|k| {
                 let t = t0 + (t1 - t0) / 4 * k;
-                (x(t), html::date(t))
+                let anchor = match k {
+                    0 => "start",
+                    4 => "end",
+                    _ => "middle",
+                };
+                (x(t), html::date(t), anchor)
             })
             .collect();
         let fence_box = fence.is_set().then(|| {
@@ -840,6 +845,8 @@ impl Timeline {
             t0,
             t1,
             width: TIMELINE_WIDTH,
+            left: TIMELINE_LEFT,
+            right: TIMELINE_RIGHT,
             height: AXIS + bars.len() as f64 * LANE + 6.0,
             bars,
             ticks,
