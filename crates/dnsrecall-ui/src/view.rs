@@ -31,6 +31,8 @@ pub const DEFAULT_PAGE_LIMIT: u64 = 1_000;
 pub const MAX_PAGE_LIMIT: u64 = 100_000;
 /// Rows drawn on the timeline; beyond, the timeline says so.
 const TIMELINE_ROWS: usize = 400;
+/// Branches of the label tree shown (the busiest).
+const TREE_BRANCHES: usize = 200;
 /// Entries in the breadcrumb trail (cookie).
 const TRAIL_LEN: usize = 8;
 /// Longest trail cookie value kept.
@@ -250,6 +252,8 @@ pub(crate) struct SearchPage {
     pub more_href: String,
     pub timeline: Option<crate::view::Timeline>,
     pub tree: Vec<Branch>,
+    /// Branches not shown (beyond [`TREE_BRANCHES`]).
+    pub tree_hidden: usize,
     pub tree_base: String,
     pub trail: Vec<Crumb>,
     pub presets: Vec<(&'static str, String)>,
@@ -311,6 +315,7 @@ pub(crate) async fn page(
         _ => None,
     };
     let trail = trail(&headers, &query);
+    let (tree, tree_hidden) = tree(&entries, &prepared.search.lookup, &query);
     let page = SearchPage {
         theme,
         logged_in,
@@ -330,7 +335,8 @@ pub(crate) async fn page(
         summary: summary(&entries, cut),
         timeline: Timeline::of(&entries, &query, &prepared.fence),
         tree_base: tree_base(&prepared.search.lookup),
-        tree: tree(&entries, &prepared.search.lookup, &query),
+        tree,
+        tree_hidden,
         rows: entries.iter().map(|e| row(e, &query)).collect(),
         cut,
         limit,
@@ -367,6 +373,7 @@ fn empty_page(theme: Theme, logged_in: bool, query: PageQuery, headers: &HeaderM
         more_href: String::new(),
         timeline: None,
         tree: Vec::new(),
+        tree_hidden: 0,
         tree_base: String::new(),
         trail: trail_of(headers)
             .into_iter()
@@ -612,14 +619,14 @@ fn tree_base(lookup: &Lookup) -> String {
 /// The label tree of a wildcard view: for `*.example.com`, the names one
 /// label below `example.com`; for `www.example.*`, the names one label
 /// after `www.example`; with what the page's rows hold under each.
-fn tree(entries: &[Entry], lookup: &Lookup, query: &PageQuery) -> Vec<Branch> {
+fn tree(entries: &[Entry], lookup: &Lookup, query: &PageQuery) -> (Vec<Branch>, usize) {
     let Lookup::Rrset { query: rrset, .. } = lookup else {
-        return Vec::new();
+        return (Vec::new(), 0);
     };
     let depth = match &rrset.name {
         NameMatch::Subtree(base) => base.label_count() + 1,
         NameMatch::Prefix(labels) => labels.len() + 1,
-        NameMatch::Exact(_) => return Vec::new(),
+        NameMatch::Exact(_) => return (Vec::new(), 0),
     };
     #[derive(Default)]
     struct Acc {
@@ -660,8 +667,16 @@ fn tree(entries: &[Entry], lookup: &Lookup, query: &PageQuery) -> Vec<Branch> {
         acc.first = acc.first.min(entry.seen.time_first);
         acc.last = acc.last.max(entry.seen.time_last);
     }
-    branches
-        .into_values()
+    // The busiest branches, in name order; the page says how many more.
+    let total = branches.len();
+    let mut kept: Vec<(Name, Acc)> = branches.into_values().collect();
+    if kept.len() > TREE_BRANCHES {
+        kept.sort_by_key(|(_, acc)| std::cmp::Reverse(acc.rows));
+        kept.truncate(TREE_BRANCHES);
+        kept.sort_by_key(|(name, _)| name.to_fqdn());
+    }
+    let shown = kept
+        .into_iter()
         .map(|(name, acc)| {
             let q = name_q(&name);
             Branch {
@@ -675,7 +690,9 @@ fn tree(entries: &[Entry], lookup: &Lookup, query: &PageQuery) -> Vec<Branch> {
                 last: html::date(acc.last),
             }
         })
-        .collect()
+        .collect::<Vec<_>>();
+    let hidden = total - shown.len();
+    (shown, hidden)
 }
 
 //---- breadcrumb ------------------------------------------------------------------
