@@ -44,6 +44,22 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
 
+# Web UI in a real browser: Debian's chromium driven by Playwright from npm
+# (its own browser download skipped), against `dnsrecall serve` on a free
+# loopback port with tests/data/ui imported (tests/browser/run.sh).
+if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed"; then
+  echo "== installing chromium"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/axe-core ]; then
+  echo "== npm ci in tests/browser"
+  (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+fi
+echo "== browser tests"
+tests/browser/run.sh
+
 # Fuzz smoke: every target of fuzz/ builds (nightly) and runs a few seconds
 # from the seed corpus (fuzz/README.md; the long runs are in RELIABILITY.md).
 if ! command -v cargo-fuzz >/dev/null 2>&1; then

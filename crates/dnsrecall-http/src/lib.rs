@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pypdns;
 pub mod stats;
+mod ui;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -104,7 +105,7 @@ pub fn router(mut state: AppState) -> Router {
     ));
     state.metrics.push(Arc::new(guard::samples));
     let (router, openapi) = documented_routes(&state).split_for_parts();
-    router
+    ui::mount(&state, router)
         .layer(Extension(openapi::Document::new(&openapi)))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
