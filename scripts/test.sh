@@ -67,4 +67,5 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
   cargo install --locked cargo-fuzz
 fi
 echo "== fuzz smoke"
-fuzz/smoke.sh
+# Its own target dir outside the clone too (nightly, fuzzing flags), reused between runs.
+FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-$HOME/.cache/dnsrecall-fuzz-target}" fuzz/smoke.sh

@@ -96,14 +96,14 @@ pub struct AppState {
 ///
 /// Every route sits behind the [`guard`] (URI, header, body and time limits,
 /// rate limits), whose counters `/metrics` reports.
-pub fn router(mut state: AppState) -> Router {
+pub fn router(state: AppState) -> Router {
     let timeout = state.config.request_timeout;
     let guard = Arc::new(guard::Guard::new(
         state.config.limits.clone(),
         state.config.rate_limits.clone(),
         state.keys.clone(),
     ));
-    state.metrics.push(Arc::new(guard::samples));
+    state.metrics.register_samples(guard::samples);
     let (router, openapi) = documented_routes(&state).split_for_parts();
     ui::mount(&state, router)
         .layer(Extension(openapi::Document::new(&openapi)))

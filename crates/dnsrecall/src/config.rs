@@ -46,6 +46,10 @@ pub struct Config {
     /// `[pipeline]`: filters, bailiwick verification and the de-duplication
     /// cache (see crates/dnsrecall-pipeline/README.md).
     pub pipeline: dnsrecall_pipeline::PipelineConfig,
+    /// `[stats]`: DNS traffic statistics of every message `serve`'s inputs
+    /// decode (docs/stats.md); present = on, in one memory bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<dnsrecall_stats::StatsConfig>,
 }
 
 /// `[api]`: the HTTP query server.
@@ -130,6 +134,7 @@ impl Default for Config {
             inputs: Vec::new(),
             outputs: Vec::new(),
             pipeline: Default::default(),
+            stats: None,
         }
     }
 }

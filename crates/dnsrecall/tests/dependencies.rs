@@ -73,6 +73,9 @@ fn crate_dependency_rules_hold() {
             &["dnsrecall-core", "dnsrecall-metrics"],
         ),
         ("dnsrecall-query", &["dnsrecall-core"]),
+        ("dnsrecall-stats", &["dnsrecall-core"]),
+        ("dnsrecall-redis", &["dnsrecall-core"]),
+        ("dnsrecall-ui", &["dnsrecall-core", "dnsrecall-query"]),
         ("dnsrecall-store", &["dnsrecall-core", "dnsrecall-redis"]),
         (
             "dnsrecall-ingest",

@@ -164,7 +164,7 @@ pub(crate) fn inc(counter: &AtomicU64) {
 }
 
 /// The guard's samples for `/metrics`.
-pub fn samples() -> Vec<crate::metrics::Sample> {
+pub fn samples() -> Vec<dnsrecall_metrics::LegacySample> {
     let m = &METRICS;
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
     vec![

@@ -9,6 +9,7 @@
 //! [`build`].
 
 pub mod file;
+pub mod stats;
 
 use std::sync::Arc;
 
@@ -60,6 +61,19 @@ impl MessageOutputs {
     /// nobody).
     pub fn is_empty(&self) -> bool {
         self.outputs.is_empty()
+    }
+
+    /// Adds an output built outside the registry (e.g. the statistics,
+    /// whose handle the HTTP routes share); only before the outputs are
+    /// handed to the inputs.
+    pub fn push(&mut self, output: Box<dyn MessageOutput>) -> Result<(), Box<dyn MessageOutput>> {
+        match Arc::get_mut(&mut self.outputs) {
+            Some(outputs) => {
+                outputs.push(output);
+                Ok(())
+            }
+            None => Err(output),
+        }
     }
 
     /// Offers `message` to every output.

@@ -40,7 +40,21 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
         tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), "serving the query API");
         let metrics = Arc::new(dnsrecall_metrics::Registry::default());
         writer.register_metrics(&metrics);
-        let outputs = dnsrecall_ingest::outputs::build(&config.all_outputs(), &metrics)?;
+        let mut outputs = dnsrecall_ingest::outputs::build(&config.all_outputs(), &metrics)?;
+        let stats = match &config.stats {
+            Some(stats_config) => {
+                let stats = Arc::new(
+                    dnsrecall_stats::Stats::new(stats_config.clone())
+                        .context("invalid [stats] configuration")?,
+                );
+                let output = dnsrecall_ingest::outputs::stats::StatsOutput::new(stats.clone());
+                if outputs.push(Box::new(output)).is_err() {
+                    bail!("internal error: message outputs shared before statistics were added");
+                }
+                Some(stats)
+            }
+            None => None,
+        };
         let context = IngestContext {
             entries: Some(writer.sender()),
             shutdown: shutdown.clone(),
@@ -72,7 +86,7 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
         };
         let served = dnsrecall_http::guard::serve_with(
             listener,
-            dnsrecall_http::router(state),
+            with_stats(dnsrecall_http::router(state), stats),
             &config.api.limits,
             signal,
         )
@@ -137,4 +151,13 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received");
+}
+
+/// Hands the statistics to their routes (`/counters`, `/stats/*`, `/metrics`);
+/// without `[stats]` those routes say statistics are off.
+fn with_stats(router: axum::Router, stats: Option<Arc<dnsrecall_stats::Stats>>) -> axum::Router {
+    match stats {
+        Some(stats) => router.layer(axum::Extension(stats)),
+        None => router,
+    }
 }
