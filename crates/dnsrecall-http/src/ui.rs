@@ -25,10 +25,27 @@ pub(crate) fn mount(state: &AppState, api: Router<AppState>) -> Router<AppState>
     let ui = dnsrecall_ui::router(dnsrecall_ui::UiState {
         store: state.store.clone(),
         keys: std::sync::Arc::new((*state.keys).clone()),
-        metrics: state.metrics.clone(),
+        metrics: vec![registry_samples(state.metrics.clone())],
         api: api.clone().with_state(state.clone()),
         max_results: state.config.dnsdb_max_results,
         origin: state.config.origin.clone(),
     });
     api.merge(ui)
+}
+
+/// The status page's view of the metrics registry: every counter and gauge
+/// series as (name, help, value); the page sums a name's label sets.
+fn registry_samples(
+    registry: std::sync::Arc<dnsrecall_metrics::Registry>,
+) -> dnsrecall_ui::MetricsSource {
+    std::sync::Arc::new(move || {
+        registry
+            .gather()
+            .into_iter()
+            .filter_map(|sample| match sample.value {
+                dnsrecall_metrics::Value::Int(value) => Some((sample.name, sample.help, value)),
+                dnsrecall_metrics::Value::Histogram { .. } => None,
+            })
+            .collect()
+    })
 }
