@@ -75,7 +75,7 @@ async fn serve(limits: Limits, rate_limits: RateLimits, keys: &[&str]) -> Server
             ..ApiConfig::default()
         }),
         keys: Arc::new(ApiKeys::new(keys)),
-        metrics: Vec::new(),
+        metrics: Arc::new(dnsrecall_metrics::Registry::default()),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {

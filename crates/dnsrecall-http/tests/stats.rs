@@ -57,7 +57,7 @@ fn app(stats: Arc<Stats>) -> axum::Router {
         store: Arc::new(Empty),
         config: Arc::new(ApiConfig::default()),
         keys: Arc::new(ApiKeys::new([KEY])),
-        metrics: Vec::new(),
+        metrics: Arc::new(dnsrecall_metrics::Registry::default()),
     };
     router(state).layer(Extension(stats))
 }
@@ -518,7 +518,7 @@ async fn every_route_wants_a_key_and_ours_answer() {
         store: Arc::new(Empty),
         config: Arc::new(ApiConfig::default()),
         keys: Arc::new(ApiKeys::default()),
-        metrics: Vec::new(),
+        metrics: Arc::new(dnsrecall_metrics::Registry::default()),
     };
     let (status, _) = call(&router(state), "GET", "/counters", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -124,7 +124,8 @@ struct App {
 
 fn app_with_keys(keys: &[&str]) -> App {
     let store = testing::MemoryStore::new(fixture());
-    let metrics: dnsrecall_http::metrics::MetricsSource = Arc::new(|| {
+    let metrics = Arc::new(dnsrecall_metrics::Registry::default());
+    metrics.register_samples(|| {
         vec![
             ("dnsrecall_dnstap_frames_total", "Frames read.", 1234),
             ("dnsrecall_dnstap_dropped_total", "Frames dropped.", 7),
@@ -135,7 +136,7 @@ fn app_with_keys(keys: &[&str]) -> App {
         store: Arc::new(store),
         config: Arc::new(ApiConfig::default()),
         keys: Arc::new(ApiKeys::new(keys.iter().copied())),
-        metrics: vec![metrics],
+        metrics,
     };
     App {
         router: dnsrecall_http::router(state),
@@ -152,7 +153,7 @@ async fn a_store_failure_is_a_500_without_details() {
         store: Arc::new(testing::FailingStore),
         config: Arc::new(ApiConfig::default()),
         keys: Arc::new(ApiKeys::default()),
-        metrics: Vec::new(),
+        metrics: Arc::new(dnsrecall_metrics::Registry::default()),
     };
     let app = App {
         router: dnsrecall_http::router(state),
