@@ -6,8 +6,9 @@
 //! written to the interchange formats (COF NDJSON in [`cof`], passivedns
 //! `||` logs in [`passivedns`]), what a DNS message event is
 //! ([`message::DnsMessage`], shared by every message input and output), how
-//! DNS responses become records ([`decode`]), and the storage contract
-//! ([`store`]).
+//! DNS responses become records ([`decode`]), the storage contract
+//! ([`store`]) and the record output contract ([`sink`]: what receives the
+//! records the ingest pipeline releases; the store is one).
 //!
 //! It must not know about any storage engine, network protocol, HTTP or the
 //! command line: those live in `dnsrecall-store`, `dnsrecall-dnstap`,
@@ -20,6 +21,7 @@ pub mod name;
 pub mod passivedns;
 pub mod rdata;
 pub mod record;
+pub mod sink;
 pub mod store;
 
 pub use name::Name;

@@ -157,40 +157,16 @@ mod tests {
 
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
-    use dnsrecall_core::Entry;
-    use dnsrecall_core::store::{RdataQuery, RrsetQuery, StoreError, StoreInfo, Visitor};
+    use dnsrecall_query::testing::MemoryStore;
     use serde_json::Value;
     use tower::ServiceExt as _;
 
     use super::*;
 
     /// A store with nothing in it.
-    struct Empty;
-
-    impl Store for Empty {
-        fn write(&self, _: &[Entry]) -> Result<(), StoreError> {
-            Ok(())
-        }
-        fn scan_rrset(&self, _: &RrsetQuery, _: &mut Visitor<'_>) -> Result<(), StoreError> {
-            Ok(())
-        }
-        fn scan_rdata(&self, _: &RdataQuery, _: &mut Visitor<'_>) -> Result<(), StoreError> {
-            Ok(())
-        }
-        fn scan_all(&self, _: &mut Visitor<'_>) -> Result<(), StoreError> {
-            Ok(())
-        }
-        fn info(&self) -> Result<StoreInfo, StoreError> {
-            Ok(StoreInfo::default())
-        }
-        fn flush(&self) -> Result<(), StoreError> {
-            Ok(())
-        }
-    }
-
     fn state() -> AppState {
         AppState {
-            store: Arc::new(Empty),
+            store: Arc::new(MemoryStore::empty()),
             config: Arc::new(ApiConfig::default()),
             keys: Arc::new(ApiKeys::default()),
             metrics: Arc::default(),

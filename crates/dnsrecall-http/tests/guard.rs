@@ -7,37 +7,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dnsrecall_core::Entry;
-use dnsrecall_core::store::{RdataQuery, RrsetQuery, Store, StoreError, StoreInfo, Visitor};
 use dnsrecall_http::guard::{Limits, RateLimits};
 use dnsrecall_http::{ApiConfig, ApiKeys, AppState};
+use dnsrecall_query::testing::MemoryStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-
-/// A store with nothing in it: the guard is what is under test.
-struct Empty;
-
-impl Store for Empty {
-    fn write(&self, _: &[Entry]) -> Result<(), StoreError> {
-        Ok(())
-    }
-    fn scan_rrset(&self, _: &RrsetQuery, _: &mut Visitor<'_>) -> Result<(), StoreError> {
-        Ok(())
-    }
-    fn scan_rdata(&self, _: &RdataQuery, _: &mut Visitor<'_>) -> Result<(), StoreError> {
-        Ok(())
-    }
-    fn scan_all(&self, _: &mut Visitor<'_>) -> Result<(), StoreError> {
-        Ok(())
-    }
-    fn info(&self) -> Result<StoreInfo, StoreError> {
-        Ok(StoreInfo::default())
-    }
-    fn flush(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
 
 struct Server {
     address: SocketAddr,
@@ -68,7 +43,7 @@ async fn serve(limits: Limits, rate_limits: RateLimits, keys: &[&str]) -> Server
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
     let state = AppState {
-        store: Arc::new(Empty),
+        store: Arc::new(MemoryStore::empty()),
         config: Arc::new(ApiConfig {
             limits: limits.clone(),
             rate_limits,

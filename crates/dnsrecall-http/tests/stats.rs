@@ -18,43 +18,18 @@ use axum::Extension;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine as _;
-use dnsrecall_core::Entry;
 use dnsrecall_core::message::DnsMessage;
-use dnsrecall_core::store::{RdataQuery, RrsetQuery, Store, StoreError, StoreInfo, Visitor};
 use dnsrecall_http::{ApiConfig, ApiKeys, AppState, router};
+use dnsrecall_query::testing::MemoryStore;
 use dnsrecall_stats::{Stats, StatsConfig};
 use serde_json::Value;
 use tower::ServiceExt as _;
 
 const KEY: &str = "stats-test-key";
 
-/// A store with nothing in it (the statistics routes do not read it).
-struct Empty;
-
-impl Store for Empty {
-    fn write(&self, _: &[Entry]) -> Result<(), StoreError> {
-        Ok(())
-    }
-    fn scan_rrset(&self, _: &RrsetQuery, _: &mut Visitor<'_>) -> Result<(), StoreError> {
-        Ok(())
-    }
-    fn scan_rdata(&self, _: &RdataQuery, _: &mut Visitor<'_>) -> Result<(), StoreError> {
-        Ok(())
-    }
-    fn scan_all(&self, _: &mut Visitor<'_>) -> Result<(), StoreError> {
-        Ok(())
-    }
-    fn info(&self) -> Result<StoreInfo, StoreError> {
-        Ok(StoreInfo::default())
-    }
-    fn flush(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
-
 fn app(stats: Arc<Stats>) -> axum::Router {
     let state = AppState {
-        store: Arc::new(Empty),
+        store: Arc::new(MemoryStore::empty()),
         config: Arc::new(ApiConfig::default()),
         keys: Arc::new(ApiKeys::new([KEY])),
         metrics: Arc::new(dnsrecall_metrics::Registry::default()),
@@ -515,7 +490,7 @@ async fn every_route_wants_a_key_and_ours_answer() {
 
     // Without statistics the routes say so.
     let state = AppState {
-        store: Arc::new(Empty),
+        store: Arc::new(MemoryStore::empty()),
         config: Arc::new(ApiConfig::default()),
         keys: Arc::new(ApiKeys::default()),
         metrics: Arc::new(dnsrecall_metrics::Registry::default()),

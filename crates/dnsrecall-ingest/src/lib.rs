@@ -6,10 +6,12 @@
 //! into a batch of entries ([`decode`], shared by dnstap and capture), the
 //! mapping of native events onto that message ([`message`]), the message
 //! outputs ([`outputs`]: every decoded message, any input, through bounded
-//! queues with counted drops; `kind = "file"` logs today) and the pipeline
+//! queues with counted drops; `kind = "file"` logs today), the pipeline
 //! driver ([`driver`]: the writer, ticker and sink threads that run
-//! filters, bailiwick verification and de-duplication and write to any
-//! [`Store`](dnsrecall_core::store::Store)).
+//! filters, bailiwick verification and de-duplication) and the record sinks
+//! it writes what it releases to ([`sinks`]: any
+//! [`Store`](dnsrecall_core::store::Store) through [`sinks::store`]; the
+//! trait is [`RecordSink`](dnsrecall_core::sink::RecordSink)).
 //!
 //! It must not know the HTTP crate, the CLI, or which store backend it
 //! writes to; it registers its counters in the metrics registry it is given.
@@ -19,6 +21,7 @@ pub mod driver;
 pub mod inputs;
 pub mod message;
 pub mod outputs;
+pub mod sinks;
 
 use std::sync::Arc;
 

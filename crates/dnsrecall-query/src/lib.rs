@@ -67,8 +67,10 @@ pub mod dnsdb;
 mod error;
 pub mod search;
 
-#[cfg(test)]
-mod testing;
+/// In-memory stores for tests (this crate's and, with the `testing`
+/// feature, the HTTP and UI crates').
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use std::ops::ControlFlow;
 

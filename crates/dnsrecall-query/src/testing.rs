@@ -1,7 +1,8 @@
-//! A store over a vector, for this crate's unit tests: the scans follow the
-//! `Store` contract's meaning plainly (no index), so the engine's logic can
-//! be tested without linking a storage engine. The RocksDB store runs the
-//! same engine in the binary's integration tests.
+//! Stores over a vector, for tests (this crate's unit tests; the HTTP and
+//! UI crates' tests through the `testing` feature): the scans follow the
+//! `Store` contract's meaning plainly (no index), so the engine's logic and
+//! the routes can be tested without linking a storage engine. The RocksDB
+//! store runs the same engine in the binary's integration tests.
 
 use std::net::IpAddr;
 use std::ops::ControlFlow;
@@ -14,6 +15,7 @@ use dnsrecall_core::{Entry, Name, Rdata, Record, Rtype, Seen};
 
 //---- MemoryStore -----------------------------------------------------------
 
+/// Fixed records, read-only (a write is refused with `ReadOnly`).
 pub struct MemoryStore {
     entries: Vec<Entry>,
 }
@@ -27,6 +29,14 @@ impl MemoryStore {
                 .cmp(&(b.record.rrname.reversed(), b.record.rrtype))
         });
         MemoryStore { entries }
+    }
+
+    /// A store with nothing in it (for tests of what is not the store:
+    /// limits, statistics routes, the OpenAPI document).
+    pub fn empty() -> MemoryStore {
+        MemoryStore {
+            entries: Vec::new(),
+        }
     }
 
     fn visit_where(

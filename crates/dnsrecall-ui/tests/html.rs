@@ -20,11 +20,9 @@ use serde_json::Value;
 use tower::ServiceExt as _;
 
 /// The query engine's store over a vector, which follows the `Store`
-/// contract plainly (its own unit tests' store, shared rather than
-/// written again).
-#[allow(dead_code)]
-#[path = "../../dnsrecall-query/src/testing.rs"]
-mod testing;
+/// contract plainly (its own unit tests' store, shared through its
+/// `testing` feature rather than written again).
+use dnsrecall_query::testing;
 
 const HOSTILE_TXT: &str = "\"<script>alert('txt')</script>\"";
 

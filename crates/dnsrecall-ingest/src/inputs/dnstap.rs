@@ -128,7 +128,9 @@ pub struct DnstapConfig {
     /// message's `query_zone`, all of them when it is unknown), `always`,
     /// `never` [default: `in-bailiwick`].
     pub additional: AdditionalPolicy,
-    /// Message logs / dnstap file copies of everything received [default: none].
+    /// Message logs / dnstap file copies of every DNS message received, by
+    /// any input (the old spelling of `[[outputs]] kind = "file"`)
+    /// [default: none].
     pub outputs: Vec<DnstapOutput>,
 }
 
