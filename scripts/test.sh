@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 for pkg in libclang-dev libpcap-dev pkg-config python3-venv fstrm-bin dnstap-ldns unbound \
            knot-dnsutils dnsutils tshark wireshark-common tcpdump dnsdbq redis-server redis-tools \
-           bind9; do
+           bind9 knot-resolver; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -3,7 +3,10 @@
 //! authoritatively on a free loopback port with `recursion no`, logging
 //! every dnstap message type (`dnstap { all; }`: an answer to a stub
 //! does not arrive as AUTH_RESPONSE, `auth response` logged nothing) to `dnsrecall serve --dnstap-unix` over
-//! `dnstap-output unix`. Queries go to it with `kdig`; the records stored
+//! `dnstap-output unix`; Knot Resolver (`kresd`, Debian's knot-resolver,
+//! its `dnstap` module) answering every name under example.test itself
+//! (`policy.ANSWER`) and denying the rest, so it never queries anyone.
+//! Queries go to each with `kdig`; the records stored
 //! and the JSON message log (`[[outputs]] kind = "file"`) are compared with
 //! what the zone file says, parsed here independently of dnsrecall.
 
@@ -170,10 +173,11 @@ fn start_named(dir: &TestDir, dns_port: u16, socket: &Path) -> Daemon {
 /// Which of `expected` the store answers for the queried names.
 fn stored_records(
     server: &Server,
+    queries: &[(&str, &str)],
     expected: &BTreeSet<(String, String)>,
 ) -> BTreeSet<(String, String)> {
     let mut found = BTreeSet::new();
-    for (name, _) in QUERIES {
+    for (name, _) in queries {
         for line in server.get(&format!("/query/{name}"), &[]).lines() {
             let rrname = line["rrname"]
                 .as_str()
@@ -191,8 +195,16 @@ fn stored_records(
     found
 }
 
-#[test]
-fn bind9_over_a_unix_socket() {
+/// One sender, end to end: `serve --dnstap-unix` with a JSON message log,
+/// the sender started by `start` (DNS on a free loopback port, dnstap to
+/// the socket), `queries` asked with kdig; then the store must hold
+/// `expected` and the log a response from `identity` for every name.
+fn sender_round(
+    identity: &str,
+    queries: &[(&str, &str)],
+    expected: &BTreeSet<(String, String)>,
+    start: impl FnOnce(&TestDir, u16, &Path) -> Daemon,
+) {
     let dir = TestDir::new();
     let socket = dir.path("tap.sock");
     let messages = dir.path("messages.json");
@@ -212,19 +224,18 @@ fn bind9_over_a_unix_socket() {
         &dir.path("serve.log"),
     );
     let dns_port = free_port();
-    let named = start_named(&dir, dns_port, &socket);
-    for (name, rrtype) in QUERIES {
+    let sender = start(&dir, dns_port, &socket);
+    for (name, rrtype) in queries {
         assert!(
             !kdig(dns_port, name, rrtype).is_empty(),
-            "{name} {rrtype} answered"
+            "{identity}: {name} {rrtype} answered"
         );
     }
-    let expected = expected_records();
-    // BIND flushes its dnstap buffer about once a second; the dedup cache
-    // holds records until its flush interval (10 s) or shutdown, so the
+    // Senders flush their dnstap buffers about once a second; the dedup
+    // cache holds records until its flush interval or shutdown, so the
     // records are read after SIGTERM below; here only the messages count.
     wait_for(
-        "BIND's dnstap messages",
+        "the sender's dnstap messages",
         Duration::from_secs(30),
         || {
             server
@@ -233,36 +244,99 @@ fn bind9_over_a_unix_socket() {
                 .lines()
                 .find_map(|l| l.strip_prefix("dnsrecall_ingest_dnstap_responses_total "))
                 .and_then(|v| v.trim().parse::<u64>().ok())
-                .is_some_and(|n| n > QUERIES.len() as u64) // and the start-up probe
+                .is_some_and(|n| n >= queries.len() as u64)
         },
-        &dir.path("named.log"),
+        &dir.path("serve.log"),
     );
-    drop(named);
+    drop(sender);
     assert!(server.stop(), "serve exits cleanly");
     // Read the store back through a second serve on the same data dir.
     let reader = serve_logged(&dir, "", &[]);
     assert_eq!(
-        stored_records(&reader, &expected),
+        &stored_records(&reader, queries, expected),
         expected,
-        "every answered record is stored"
+        "{identity}: every answered record is stored"
     );
     assert!(reader.stop());
 
     let logged = std::fs::read_to_string(&messages).expect("message log");
-    let lines: Vec<serde_json::Value> = logged
+    let answered: BTreeSet<String> = logged
         .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
-    let answered: BTreeSet<String> = lines
-        .iter()
-        .filter(|l| l["type"] == "response" && l["identity"] == "bind.test")
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON line"))
+        .filter(|l| l["type"] == "response" && l["identity"] == identity)
         .filter_map(|l| {
             l["qname"]
                 .as_str()
                 .map(|q| q.trim_end_matches('.').to_string())
         })
         .collect();
-    for (name, _) in QUERIES {
-        assert!(answered.contains(*name), "{name} logged: {logged}");
+    for (name, _) in queries {
+        assert!(
+            answered.contains(*name),
+            "{identity}: {name} logged: {logged}"
+        );
     }
+}
+
+#[test]
+fn bind9_over_a_unix_socket() {
+    sender_round("bind.test", QUERIES, &expected_records(), start_named);
+}
+
+//---- Knot Resolver ----
+
+/// kresd answers every name under example.test itself (policy.ANSWER) and
+/// denies everything else, so it never sends a query anywhere.
+const KRESD_QUERIES: &[(&str, &str)] = &[
+    ("www.example.test", "A"),
+    ("www.example.test", "AAAA"),
+    ("mail.example.test", "A"),
+];
+
+fn start_kresd(dir: &TestDir, dns_port: u16, socket: &Path) -> Daemon {
+    let work = dir.dir.path();
+    let config = format!(
+        "net.listen('127.0.0.1', {dns_port}, {{ kind = 'dns' }})\n\
+         cache.size = 10 * MB\n\
+         modules.load('dnstap')\n\
+         dnstap.config({{ socket_path = '{socket}', identity = 'kresd.test',\n\
+           client = {{ log_queries = true, log_responses = true }} }})\n\
+         policy.add(policy.suffix(policy.ANSWER({{\n\
+           [kres.type.A] = {{ rdata = kres.str2ip('192.0.2.80'), ttl = 300 }},\n\
+           [kres.type.AAAA] = {{ rdata = kres.str2ip('2001:db8::80'), ttl = 300 }},\n\
+         }}, true), {{ todname('example.test.') }}))\n\
+         policy.add(policy.all(policy.DENY))\n",
+        socket = socket.display()
+    );
+    let config_path = work.join("kresd.lua");
+    std::fs::write(&config_path, config).expect("kresd config");
+    let rundir = work.join("kresd");
+    std::fs::create_dir_all(&rundir).expect("kresd run dir");
+    let log = std::fs::File::create(work.join("kresd.log")).expect("kresd log");
+    let child = Command::new("kresd")
+        .arg("-n")
+        .arg("-c")
+        .arg(&config_path)
+        .arg(&rundir)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("kresd (apt-get install knot-resolver)");
+    let kresd = Daemon(child);
+    wait_for(
+        "kresd answering",
+        Duration::from_secs(20),
+        || kdig(dns_port, "www.example.test", "A") == ["192.0.2.80"],
+        &work.join("kresd.log"),
+    );
+    kresd
+}
+
+#[test]
+fn knot_resolver_over_a_unix_socket() {
+    let expected = KRESD_QUERIES
+        .iter()
+        .map(|(name, rrtype)| (name.to_string(), rrtype.to_string()))
+        .collect();
+    sender_round("kresd.test", KRESD_QUERIES, &expected, start_kresd);
 }
