@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 for pkg in libclang-dev libpcap-dev pkg-config python3-venv fstrm-bin dnstap-ldns unbound \
            knot-dnsutils dnsutils tshark wireshark-common tcpdump dnsdbq redis-server redis-tools \
-           bind9 knot-resolver; do
+           bind9 knot-resolver dnsdist; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -21,8 +21,9 @@ fi
 # unbound's package starts a system resolver on port 53; tests run their own.
 if command -v systemctl >/dev/null 2>&1; then systemctl stop unbound >/dev/null 2>&1 || true; fi
 pkill -x unbound >/dev/null 2>&1 || true
-# bind9's package enables a system named (port 53); tests run their own on free ports.
-if command -v systemctl >/dev/null 2>&1; then systemctl stop named >/dev/null 2>&1 || true; fi
+# bind9, knot-resolver and dnsdist enable system services (port 53); the
+# tests (crates/dnsrecall/tests/senders.rs) run their own on free ports.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop named kresd@1 dnsdist >/dev/null 2>&1 || true; fi
 
 venv="${DNSRECALL_TEST_VENV:-$HOME/.cache/dnsrecall-test-venv}"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pypdns, dns, dnsdb2, schemathesis, websockets' 2>/dev/null; then

@@ -1,14 +1,21 @@
-//! Real dnstap senders besides unbound (#11), each fenced to loopback:
-//! BIND 9 (`named`, Debian's bind9, built with dnstap) serving one zone
-//! authoritatively on a free loopback port with `recursion no`, logging
-//! every dnstap message type (`dnstap { all; }`: an answer to a stub
-//! does not arrive as AUTH_RESPONSE, `auth response` logged nothing) to `dnsrecall serve --dnstap-unix` over
-//! `dnstap-output unix`; Knot Resolver (`kresd`, Debian's knot-resolver,
-//! its `dnstap` module) answering every name under example.test itself
-//! (`policy.ANSWER`) and denying the rest, so it never queries anyone.
-//! Queries go to each with `kdig`; the records stored
-//! and the JSON message log (`[[outputs]] kind = "file"`) are compared with
-//! what the zone file says, parsed here independently of dnsrecall.
+//! Real dnstap senders besides unbound (#11), each fenced to loopback (DNS
+//! on a free 127.0.0.1 port, nothing sent anywhere else) and logging to
+//! `dnsrecall serve --dnstap-unix` with a JSON message log
+//! (`[[outputs]] kind = "file"`):
+//!
+//! * BIND 9 (`named`, Debian's bind9, built with dnstap): one zone served
+//!   authoritatively with `recursion no`, `dnstap { all; }` over
+//!   `dnstap-output unix` (an answer to a stub does not arrive as
+//!   AUTH_RESPONSE: `auth response` alone logged nothing);
+//! * Knot Resolver (`kresd`, Debian's knot-resolver, its `dnstap` module):
+//!   answers every name under example.test itself (`policy.ANSWER`) and
+//!   denies the rest, so it never queries anyone;
+//! * dnsdist (Debian's dnsdist, `newFrameStreamUnixLogger`): spoofed
+//!   answers, no downstream server, security polling off.
+//!
+//! Queries go to each with `kdig`; the records stored and the names in the
+//! message log are compared with what the sender was configured to answer
+//! (for BIND, the zone file, parsed here independently of dnsrecall).
 
 mod util;
 
@@ -285,9 +292,9 @@ fn bind9_over_a_unix_socket() {
 
 //---- Knot Resolver ----
 
-/// kresd answers every name under example.test itself (policy.ANSWER) and
-/// denies everything else, so it never sends a query anywhere.
-const KRESD_QUERIES: &[(&str, &str)] = &[
+/// The names kresd and dnsdist answer themselves (every name under
+/// example.test gets 192.0.2.80 and 2001:db8::80).
+const SPOOFED_QUERIES: &[(&str, &str)] = &[
     ("www.example.test", "A"),
     ("www.example.test", "AAAA"),
     ("mail.example.test", "A"),
@@ -334,9 +341,60 @@ fn start_kresd(dir: &TestDir, dns_port: u16, socket: &Path) -> Daemon {
 
 #[test]
 fn knot_resolver_over_a_unix_socket() {
-    let expected = KRESD_QUERIES
+    let expected = SPOOFED_QUERIES
         .iter()
         .map(|(name, rrtype)| (name.to_string(), rrtype.to_string()))
         .collect();
-    sender_round("kresd.test", KRESD_QUERIES, &expected, start_kresd);
+    sender_round("kresd.test", SPOOFED_QUERIES, &expected, start_kresd);
+}
+
+//---- dnsdist ----
+
+/// dnsdist with no downstream server: it spoofs every name under
+/// example.test (`SpoofAction`), refuses the rest, and its security-status
+/// poll is off (`setSecurityPollSuffix('')`), so nothing leaves the host.
+/// Queries are logged by `DnstapLogAction`, the answers it gave itself by
+/// `DnstapLogResponseAction` on the self-answered chain, both to a
+/// `newFrameStreamUnixLogger`.
+fn start_dnsdist(dir: &TestDir, dns_port: u16, socket: &Path) -> Daemon {
+    let work = dir.dir.path();
+    let config = format!(
+        "setSecurityPollSuffix('')\n\
+         setLocal('127.0.0.1:{dns_port}')\n\
+         local tap = newFrameStreamUnixLogger('{socket}')\n\
+         addAction(AllRule(), DnstapLogAction('dnsdist.test', tap))\n\
+         addSelfAnsweredResponseAction(AllRule(), DnstapLogResponseAction('dnsdist.test', tap))\n\
+         local zone = newSuffixMatchNode()\n\
+         zone:add('example.test.')\n\
+         addAction(SuffixMatchNodeRule(zone), SpoofAction({{'192.0.2.80', '2001:db8::80'}}))\n\
+         addAction(AllRule(), RCodeAction(DNSRCode.REFUSED))\n",
+        socket = socket.display()
+    );
+    let config_path = work.join("dnsdist.conf");
+    std::fs::write(&config_path, config).expect("dnsdist config");
+    let log = std::fs::File::create(work.join("dnsdist.log")).expect("dnsdist log");
+    let child = Command::new("dnsdist")
+        .args(["--supervised", "--disable-syslog", "-C"])
+        .arg(&config_path)
+        .stdout(log.try_clone().expect("log handle"))
+        .stderr(log)
+        .spawn()
+        .expect("dnsdist (apt-get install dnsdist)");
+    let dnsdist = Daemon(child);
+    wait_for(
+        "dnsdist answering",
+        Duration::from_secs(20),
+        || kdig(dns_port, "www.example.test", "A") == ["192.0.2.80"],
+        &work.join("dnsdist.log"),
+    );
+    dnsdist
+}
+
+#[test]
+fn dnsdist_over_a_unix_socket() {
+    let expected = SPOOFED_QUERIES
+        .iter()
+        .map(|(name, rrtype)| (name.to_string(), rrtype.to_string()))
+        .collect();
+    sender_round("dnsdist.test", SPOOFED_QUERIES, &expected, start_dnsdist);
 }
