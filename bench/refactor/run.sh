@@ -24,6 +24,14 @@
 #   BENCH_OLD_TARGET   its CARGO_TARGET_DIR (default $WORK/old-target; seed it
 #                      with a copy of a warm target dir to reuse RocksDB's build)
 #   CARGO_TARGET_DIR   the new binary's target dir (default $HOME/.cache/dnsrecall-target)
+#   BENCH_BUILD        release (default) or dev: the dev profile with the
+#                      workspace crates at opt-level $BENCH_DEV_OPT (default 2,
+#                      the level the dev profile gives the dependencies), built
+#                      through `cargo test --workspace --no-run --test
+#                      import_query` so the features match a warm `cargo test
+#                      --workspace` build and RocksDB is not built again; for a
+#                      machine where a release build of RocksDB does not fit
+#   BENCH_OLD_BIN, BENCH_NEW_BIN  use these binaries instead of building
 #   BENCH_REFACTOR_DIR work dir for inputs and stores (default $HOME/.cache/dnsrecall-bench-refactor)
 #   BENCH_PDNS_LINES   passivedns lines (default 2000000)
 #   BENCH_DNSTAP_MSGS  dnstap messages (default 1000000, realistic mode)
@@ -57,20 +65,40 @@ done
 
 # --- binaries ---------------------------------------------------------------
 OLD_FULL=$(git rev-parse --verify "$OLD_COMMIT^{commit}")
-if [ ! -e "$OLD_TREE/Cargo.toml" ]; then
-  log "checking out $OLD_COMMIT into $OLD_TREE"
-  git worktree add --detach "$OLD_TREE" "$OLD_FULL" >&2
+BUILD="${BENCH_BUILD:-release}"
+# build DIR TARGET_DIR: builds the binary of the tree in DIR; prints its path.
+build() {
+  if [ "$BUILD" = release ]; then
+    (cd "$1" && CARGO_TARGET_DIR="$2" nice -n 10 cargo build --release --locked -p dnsrecall 2>&1 | tail -n 2) >&2
+    echo "$2/release/dnsrecall"
+  else
+    (cd "$1" && CARGO_TARGET_DIR="$2" CARGO_PROFILE_DEV_OPT_LEVEL="${BENCH_DEV_OPT:-2}" CARGO_INCREMENTAL=0 \
+      nice -n 10 cargo test --workspace --locked --no-run --test import_query 2>&1 | tail -n 2) >&2
+    echo "$2/debug/dnsrecall"
+  fi
+}
+if [ -n "${BENCH_OLD_BIN:-}" ]; then
+  OLD_BIN="$BENCH_OLD_BIN"
+else
+  if [ ! -e "$OLD_TREE/Cargo.toml" ]; then
+    log "checking out $OLD_COMMIT into $OLD_TREE"
+    git worktree add --detach "$OLD_TREE" "$OLD_FULL" >&2
+  fi
+  [ "$(git -C "$OLD_TREE" rev-parse HEAD)" = "$OLD_FULL" ] || { echo "$OLD_TREE is not at $OLD_COMMIT" >&2; exit 1; }
+  log "building the previous binary ($OLD_COMMIT, $BUILD) in $OLD_TARGET"
+  OLD_BIN=$(build "$OLD_TREE" "$OLD_TARGET")
 fi
-[ "$(git -C "$OLD_TREE" rev-parse HEAD)" = "$OLD_FULL" ] || { echo "$OLD_TREE is not at $OLD_COMMIT" >&2; exit 1; }
-log "building the previous binary ($OLD_COMMIT) in $OLD_TARGET"
-(cd "$OLD_TREE" && CARGO_TARGET_DIR="$OLD_TARGET" nice -n 10 cargo build --release --locked -p dnsrecall 2>&1 | tail -n 2) >&2
-log "building the new binary ($(git rev-parse --short HEAD)) in $CARGO_TARGET_DIR"
-nice -n 10 cargo build --release --locked -p dnsrecall 2>&1 | tail -n 2 >&2
+if [ -n "${BENCH_NEW_BIN:-}" ]; then
+  NEW_BIN="$BENCH_NEW_BIN"
+else
+  log "building the new binary ($(git rev-parse --short HEAD), $BUILD) in $CARGO_TARGET_DIR"
+  NEW_BIN=$(build . "$CARGO_TARGET_DIR")
+fi
 # Copies, so a rebuild during the run cannot change them half-way.
-install -m 755 "$OLD_TARGET/release/dnsrecall" "$WORK/old"
-install -m 755 "$CARGO_TARGET_DIR/release/dnsrecall" "$WORK/new"
+install -m 755 "$OLD_BIN" "$WORK/old"
+install -m 755 "$NEW_BIN" "$WORK/new"
 {
-  echo "date: $(date -Is); nproc $(nproc); $(uname -srm); $(rustc -V)"
+  echo "date: $(date -Is); nproc $(nproc); $(uname -srm); $(rustc -V); build: $BUILD (BENCH_DEV_OPT=${BENCH_DEV_OPT:-2})"
   echo "old: $OLD_FULL ($(git log -1 --format=%s "$OLD_FULL" | cut -c1-80)), sha256 $(sha256sum "$WORK/old" | cut -c1-16)"
   echo "new: $(git rev-parse HEAD) ($(git status --porcelain | wc -l) paths modified), sha256 $(sha256sum "$WORK/new" | cut -c1-16)"
   echo "loadavg at start: $(cat /proc/loadavg)"
