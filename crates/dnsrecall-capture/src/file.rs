@@ -278,7 +278,23 @@ impl PcapFileReader {
                     self.grow();
                 }
             }
-            Step::Grow => self.grow(),
+            // A block larger than the buffer: grow only once the buffer is
+            // full and the source has more to give. A short file whose
+            // header claims a huge block is truncated, found without
+            // allocating up to the cap (fuzz finding 7).
+            Step::Grow => {
+                let before = self.reader.data().len();
+                if self.reader.refill().is_err() {
+                    return self.fail_corrupt("read or decompression failed");
+                }
+                if self.reader.data().len() > before {
+                    return;
+                }
+                if self.reader.reader_exhausted() {
+                    return self.truncated();
+                }
+                self.grow()
+            }
             Step::Truncated => self.truncated(),
             Step::Corrupt(reason) => self.fail_corrupt(reason),
         }

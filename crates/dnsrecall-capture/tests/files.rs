@@ -157,3 +157,28 @@ fn not_a_capture_and_hostile_input() {
 
     assert_eq!(sniff_capture(&data), Some(CaptureFormat::Pcap));
 }
+
+/// Fuzz finding 7: a short file whose record header claims a block far
+/// larger than the file is a truncated file, recognised without growing
+/// the read buffer towards its 64 MiB cap (which reported it as corrupt).
+#[test]
+fn short_file_claiming_a_huge_block_is_truncated() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let src = Path::new(DATA).join("tcpdump/dns_udp.pcap");
+    let mut data = std::fs::read(&src).expect("read")[..24].to_vec();
+    // ts_sec, ts_usec, caplen = origlen = 2^31 - 1, then 8 bytes of packet.
+    data.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+    data.extend_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    data.extend_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    data.extend_from_slice(&[0xab; 8]);
+    let short = tmp.path().join("short.pcap");
+    std::fs::write(&short, &data).expect("write");
+    let items: Vec<_> = PcapFileReader::open(&short, &reference_config())
+        .expect("open")
+        .collect();
+    assert_eq!(items.len(), 1, "one error, no packets: {items:?}");
+    assert!(
+        matches!(items[0], Err(CaptureError::Truncated { packets: 0, .. })),
+        "{items:?}"
+    );
+}

@@ -50,7 +50,36 @@ pub struct Config {
     /// decode (docs/stats.md); present = on, in one memory bound.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<dnsrecall_stats::StatsConfig>,
+    /// `[memory]`: the one memory budget the large consumers are sized
+    /// from (RocksDB, the de-duplication cache, the statistics); a part set
+    /// explicitly in its own section keeps its value.
+    pub memory: MemorySection,
 }
+
+/// `[memory]`: the process's memory budget and how it is shared.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemorySection {
+    /// The budget in MiB [default: 1024]. Shares (docs/reliability.md):
+    /// RocksDB 1/2 (its block cache, with index and filter blocks and the
+    /// memtables charged to it; memtables at most half of it), the
+    /// de-duplication cache 1/4, statistics 1/16, the right-hand wildcard
+    /// index memory `budget_mib × 1024` names (about 1/32); the rest is
+    /// left for queues, buffers and the allocator.
+    pub budget_mib: usize,
+}
+
+impl Default for MemorySection {
+    fn default() -> Self {
+        MemorySection {
+            budget_mib: DEFAULT_MEMORY_BUDGET_MIB,
+        }
+    }
+}
+
+/// The default `[memory] budget_mib`: its shares are the sizes every part
+/// had before the budget existed.
+pub const DEFAULT_MEMORY_BUDGET_MIB: usize = 1024;
 
 /// `[api]`: the HTTP query server.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -135,6 +164,7 @@ impl Default for Config {
             outputs: Vec::new(),
             pipeline: Default::default(),
             stats: None,
+            memory: MemorySection::default(),
         }
     }
 }
@@ -234,6 +264,9 @@ impl Config {
             .with_context(|| format!("cannot read {}", path.display()))?;
         let mut config: Config = toml::from_str(&text)
             .with_context(|| format!("invalid configuration {}", path.display()))?;
+        let table: toml::Table = toml::from_str(&text)
+            .with_context(|| format!("invalid configuration {}", path.display()))?;
+        config.apply_memory_budget(&table);
         // Relative paths in the file are relative to the file.
         let base = path.parent().unwrap_or(Path::new("."));
         config.data_dir = resolve(base, &config.data_dir);
@@ -261,7 +294,59 @@ impl Config {
         Ok(config)
     }
 
+    /// Sizes every part of the memory budget the file did not set itself.
+    fn apply_memory_budget(&mut self, file: &toml::Table) {
+        let set = |section: &str, key: &str| {
+            let mut table = Some(file);
+            for part in section.split('.') {
+                table = table
+                    .and_then(|t| t.get(part))
+                    .and_then(toml::Value::as_table);
+            }
+            table.is_some_and(|t| t.contains_key(key))
+        };
+        let budget = self.memory.budget_mib;
+        if !set("store", "block_cache_mib") {
+            self.store.block_cache_mib = budget / 2;
+        }
+        if !set("store", "recent_names") {
+            self.store.recent_names = budget.saturating_mul(1024);
+        }
+        if !set("pipeline.dedup", "max_bytes") {
+            self.pipeline.dedup.max_bytes = (budget / 4) << 20;
+        }
+        if let Some(stats) = &mut self.stats
+            && !set("stats", "memory_bound")
+        {
+            stats.memory_bound = ((budget / 16) as u64) << 20;
+        }
+    }
+
+    /// One line saying what each part of the memory budget got, for the
+    /// start-up log.
+    pub fn memory_plan(&self) -> String {
+        let budget = self.memory.budget_mib;
+        let rocksdb = self.store.block_cache_mib;
+        let dedup = self.pipeline.dedup.max_bytes >> 20;
+        let stats = self
+            .stats
+            .as_ref()
+            .map_or(0, |s| (s.memory_bound >> 20) as usize);
+        // About 32 bytes a remembered name (hash table slot and key).
+        let names = (self.store.recent_names * 32) >> 20;
+        let rest = budget.saturating_sub(rocksdb + dedup + stats + names);
+        format!(
+            "memory budget {budget} MiB: rocksdb {rocksdb} MiB (memtables at most {} MiB), \
+             dedup cache {dedup} MiB, statistics {stats} MiB, wildcard index memory ~{names} MiB, \
+             {rest} MiB left for queues and buffers",
+            rocksdb / 2
+        )
+    }
+
     fn validate(&self) -> anyhow::Result<()> {
+        if self.memory.budget_mib < 64 {
+            bail!("memory.budget_mib must be at least 64");
+        }
         dnsrecall_core::passivedns::Layout::new(
             &self.import.passivedns_fields,
             &self.import.passivedns_delimiter,
@@ -319,6 +404,7 @@ impl Config {
             rocksdb: dnsrecall_store::RocksConfig {
                 block_cache_bytes: store.block_cache_mib << 20,
                 write_buffer_bytes: store.write_buffer_mib << 20,
+                memtable_budget_bytes: Some((store.block_cache_mib << 20) / 2),
                 recent_names: store.recent_names,
                 max_age_secs: (store.max_age_days > 0)
                     .then(|| store.max_age_days.saturating_mul(86_400)),
@@ -481,6 +567,49 @@ mod tests {
         ] {
             assert!(toml::from_str::<Config>(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn memory_budget_sizes_the_parts_not_set_explicitly() {
+        let parse = |text: &str| {
+            let mut config: Config = toml::from_str(text).unwrap();
+            config.apply_memory_budget(&toml::from_str(text).unwrap());
+            config.validate().unwrap();
+            config
+        };
+        // The default budget gives every part its historical default.
+        let default = parse("");
+        let plain = Config::default();
+        assert_eq!(default.store.block_cache_mib, plain.store.block_cache_mib);
+        assert_eq!(default.store.recent_names, plain.store.recent_names);
+        assert_eq!(
+            default.pipeline.dedup.max_bytes,
+            plain.pipeline.dedup.max_bytes
+        );
+
+        let small = parse("[memory]\nbudget_mib = 256\n[stats]\n");
+        assert_eq!(small.store.block_cache_mib, 128);
+        assert_eq!(small.store.recent_names, 256 * 1024);
+        assert_eq!(small.pipeline.dedup.max_bytes, 64 << 20);
+        assert_eq!(small.stats.as_ref().unwrap().memory_bound, 16 << 20);
+        assert_eq!(
+            small.store_config().rocksdb.memtable_budget_bytes,
+            Some(64 << 20)
+        );
+        assert!(small.memory_plan().starts_with("memory budget 256 MiB"));
+
+        let explicit = parse(
+            "[memory]\nbudget_mib = 256\n[store]\nblock_cache_mib = 300\n\
+             [pipeline.dedup]\nmax_bytes = 1000\n[stats]\nmemory_bound = 2000000\n",
+        );
+        assert_eq!(explicit.store.block_cache_mib, 300);
+        assert_eq!(explicit.pipeline.dedup.max_bytes, 1000);
+        assert_eq!(explicit.stats.as_ref().unwrap().memory_bound, 2_000_000);
+        assert_eq!(explicit.store.recent_names, 256 * 1024);
+
+        let mut tiny: Config = toml::from_str("[memory]\nbudget_mib = 10\n").unwrap();
+        tiny.apply_memory_budget(&toml::Table::new());
+        assert!(tiny.validate().is_err());
     }
 
     #[test]

@@ -858,3 +858,100 @@ fn hostile_input_is_counted_and_others_keep_being_served() {
         assert!(summary.contains(field), "{field} not in {summary}");
     }
 }
+
+/// `[dnstap] allow_public_plaintext` and `idle_timeout_secs` reach the
+/// listener: a plain TCP listener on every address is refused at start-up
+/// unless opted out; once opted out, a sender that goes silent after its
+/// handshake is disconnected after the configured idle time.
+#[test]
+fn public_listener_rule_and_idle_timeout_come_from_the_config() {
+    let dir = TestDir::new();
+    let dnstap_port = free_port();
+    let config = dir.path("dnsrecall.toml");
+    let write_config = |extra: &str| {
+        std::fs::write(
+            &config,
+            format!("[dnstap]\ntcp = \"0.0.0.0:{dnstap_port}\"\n{extra}"),
+        )
+        .unwrap();
+    };
+    let listen = format!("127.0.0.1:{}", free_port());
+    let serve_args = [
+        "--config",
+        config.to_str().unwrap(),
+        "serve",
+        "--listen",
+        &listen,
+    ];
+
+    write_config("");
+    let mut refused = dir
+        .command(&serve_args)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = refused.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = refused.kill();
+            panic!("serve with a public plaintext dnstap listener did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(refused.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "serve should refuse: {stderr}");
+    assert!(
+        stderr.contains("allow_public_plaintext"),
+        "the refusal names the opt-out: {stderr}"
+    );
+
+    write_config("allow_public_plaintext = true\nidle_timeout_secs = 1\n");
+    let log = std::fs::File::create(dir.path("serve.log")).unwrap();
+    let server = Server {
+        child: dir
+            .command(&serve_args)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+        port: listen.rsplit(':').next().unwrap().parse().unwrap(),
+    };
+    server.wait_ready();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut silent = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", dnstap_port)) {
+            Ok(stream) => break stream,
+            Err(error) => assert!(Instant::now() < deadline, "dnstap listener: {error}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    silent.write_all(&start_frame()).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let closed = match std::io::Read::read(&mut silent, &mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(error) => error.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    let waited = started.elapsed();
+    assert!(closed, "the silent sender was not disconnected");
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(8),
+        "disconnected after {waited:?}, configured 1 s"
+    );
+    assert!(
+        server.stop(),
+        "serve did not stop cleanly: {}",
+        read_log(&dir)
+    );
+}

@@ -132,6 +132,14 @@ pub struct DnstapConfig {
     /// any input (the old spelling of `[[outputs]] kind = "file"`)
     /// [default: none].
     pub outputs: Vec<DnstapOutput>,
+    /// Seconds a connected sender may stay silent in the data phase before
+    /// it is disconnected (and counted); 0 = no limit, since a quiet
+    /// resolver may send nothing for a long time [default: 0].
+    pub idle_timeout_secs: u64,
+    /// Accept plain TCP (or TLS without client certificates) on a
+    /// non-loopback address. Off, such a listener is refused at start-up:
+    /// anyone who can reach it could feed records [default: false].
+    pub allow_public_plaintext: bool,
 }
 
 impl Default for DnstapConfig {
@@ -153,6 +161,8 @@ impl Default for DnstapConfig {
             store: true,
             additional: AdditionalPolicy::default(),
             outputs: Vec::new(),
+            idle_timeout_secs: 0,
+            allow_public_plaintext: false,
         }
     }
 }
@@ -277,6 +287,9 @@ impl DnstapConfig {
                 max_data_frame_length: self.max_frame_bytes,
                 ..FrameConfig::default()
             },
+            idle_timeout: (self.idle_timeout_secs > 0)
+                .then(|| Duration::from_secs(self.idle_timeout_secs)),
+            allow_public_plaintext: self.allow_public_plaintext,
             ..ServerConfig::default()
         }
     }
@@ -560,11 +573,18 @@ pub async fn start(
 
     // Bind and load everything before spawning anything.
     let tcp = match config.tcp {
-        Some(address) => Some(
+        Some(address) => Some({
+            // Refused here, before anything starts, rather than in the
+            // listener's task (where it would only be logged).
+            server::check_listener(
+                address,
+                server::ListenerSecurity::Plain,
+                config.allow_public_plaintext,
+            )?;
             tokio::net::TcpListener::bind(address)
                 .await
-                .with_context(|| format!("cannot listen for dnstap on tcp {address}"))?,
-        ),
+                .with_context(|| format!("cannot listen for dnstap on tcp {address}"))?
+        }),
         None => None,
     };
     let tls = match config.tls {
@@ -572,6 +592,13 @@ pub async fn start(
             let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
                 bail!("dnstap.tls needs dnstap.tls_cert and dnstap.tls_key");
             };
+            server::check_listener(
+                address,
+                server::ListenerSecurity::Tls {
+                    client_certificates: config.tls_client_ca.is_some(),
+                },
+                config.allow_public_plaintext,
+            )?;
             let tls_config = server::tls_server_config(cert, key, config.tls_client_ca.as_deref())
                 .context("dnstap TLS configuration")?;
             let listener = tokio::net::TcpListener::bind(address)

@@ -60,6 +60,11 @@ pub struct RocksConfig {
     pub block_cache_bytes: usize,
     /// Memtable size per column family in bytes.
     pub write_buffer_bytes: usize,
+    /// All memtables together, charged to the block cache so RocksDB's
+    /// memory stays within `block_cache_bytes` (index and filter blocks are
+    /// charged there too); `None`: memtables are limited per column family
+    /// only.
+    pub memtable_budget_bytes: Option<usize>,
     /// Background compaction/flush threads.
     pub background_jobs: i32,
     /// Retention: records whose `time_last` is older than this many seconds
@@ -75,6 +80,7 @@ impl Default for RocksConfig {
         RocksConfig {
             block_cache_bytes: 512 << 20,
             write_buffer_bytes: 64 << 20,
+            memtable_budget_bytes: Some(256 << 20),
             background_jobs: 2,
             max_age_secs: None,
             recent_names: 1 << 20,
@@ -250,11 +256,17 @@ fn retention_filter(
     }
 }
 
-fn column_families(config: &RocksConfig) -> Vec<ColumnFamilyDescriptor> {
-    let cache = Cache::new_lru_cache(config.block_cache_bytes);
+fn column_families(config: &RocksConfig, cache: &Cache) -> Vec<ColumnFamilyDescriptor> {
     let table = |prefix_bytes: usize| {
         let mut table = BlockBasedOptions::default();
-        table.set_block_cache(&cache);
+        table.set_block_cache(cache);
+        // Index and filter blocks live in the block cache, not beside it:
+        // held by each open table file, they grew with the store (about
+        // 33 bytes a record with no plateau, issue 10) outside any bound.
+        // High priority and L0 pinning keep the hot ones from thrashing.
+        table.set_cache_index_and_filter_blocks(true);
+        table.set_cache_index_and_filter_blocks_with_high_priority(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
         // Larger blocks compress better (keys share long prefixes: reversed
         // names), and point reads are rare next to prefix scans.
         table.set_block_size(32 * 1024);
@@ -312,6 +324,18 @@ impl RocksStore {
         options.increase_parallelism(config.background_jobs.max(2));
         options.set_max_background_jobs(config.background_jobs.max(2));
         options.set_keep_log_file_num(5);
+        let cache = Cache::new_lru_cache(config.block_cache_bytes);
+        if let (OpenMode::ReadWrite, Some(budget)) = (&mode, config.memtable_budget_bytes) {
+            // Memtables reserve their memory in the block cache: one bound
+            // for blocks, indexes and memtables (no stall: flushes start
+            // early instead).
+            let manager = ::rocksdb::WriteBufferManager::new_write_buffer_manager_with_cache(
+                budget,
+                false,
+                cache.clone(),
+            );
+            options.set_write_buffer_manager(&manager);
+        }
         let db = match &mode {
             OpenMode::ReadWrite => {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -320,7 +344,8 @@ impl RocksStore {
                         dir.display()
                     ))
                 })?;
-                DB::open_cf_descriptors(&options, dir, column_families(config)).map_err(engine)?
+                DB::open_cf_descriptors(&options, dir, column_families(config, &cache))
+                    .map_err(engine)?
             }
             OpenMode::Follower { secondary_dir } => {
                 options.create_if_missing(false);
@@ -328,7 +353,7 @@ impl RocksStore {
                 // Only the families that exist: a writer killed early may
                 // not have created them all (the missing ones read as empty).
                 let existing = DB::list_cf(&options, dir).map_err(engine)?;
-                let families = column_families(config)
+                let families = column_families(config, &cache)
                     .into_iter()
                     .filter(|family| existing.iter().any(|name| name == family.name()));
                 DB::open_cf_descriptors_as_secondary(&options, dir, secondary_dir, families)

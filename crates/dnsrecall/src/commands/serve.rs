@@ -38,6 +38,7 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), "serving the query API");
+        tracing::info!("{}", config.memory_plan());
         let metrics = Arc::new(dnsrecall_metrics::Registry::default());
         writer.register_metrics(&metrics);
         let mut outputs = dnsrecall_ingest::outputs::build(&config.all_outputs(), &metrics)?;
