@@ -129,6 +129,7 @@ fn app_with_keys(keys: &[&str]) -> App {
         vec![
             ("dnsrecall_dnstap_frames_total", "Frames read.", 1234),
             ("dnsrecall_dnstap_dropped_total", "Frames dropped.", 7),
+            ("dnsrecall_ingest_dnstap_entries_total", "Entries.", 500),
             ("dnsrecall_pipeline_in_total", "Entries in.", 99),
         ]
     });
@@ -730,6 +731,20 @@ async fn the_status_page_shows_the_store_and_the_inputs() {
     let body = page.text();
     assert!(body.contains("dnsrecall_dnstap_dropped_total"));
     assert!(body.contains("drops: 7"), "drops per input");
+    // The input's own counters and the ingest layer's for it are one group.
+    let groups: Vec<String> = html
+        .select(&sel("section[aria-labelledby=inputs-h] h3"))
+        .map(|h| h.text().collect::<String>())
+        .collect();
+    assert_eq!(
+        groups.iter().filter(|g| g.starts_with("dnstap ")).count(),
+        1,
+        "{groups:?}"
+    );
+    assert!(
+        !groups.iter().any(|g| g.starts_with("ingest ")),
+        "{groups:?}"
+    );
     assert!(body.contains("drops: 0"), "an input without drops");
     // A second view measures rates.
     let again = get(&app, "/ui/status").await.html();
@@ -986,4 +1001,23 @@ async fn a_stream_that_fails_says_so_at_its_end() {
         "store details stay in the log"
     );
     assert!(html.select(&sel("#no-rows")).next().is_none());
+}
+
+#[tokio::test]
+async fn cof_exports_hold_the_d4_apis_lines() {
+    // The D4 API answers a name or an address with COF lines, latest first;
+    // the export of the same view has the same lines, in store order.
+    let app = app();
+    for q in ["www.example.com", "192.0.2.1", "example.com"] {
+        let export = get(&app, &format!("/?q={q}&format=cof")).await;
+        assert_eq!(export.status, StatusCode::OK);
+        let d4 = get(&app, &format!("/query/{q}")).await;
+        assert_eq!(d4.status, StatusCode::OK);
+        let mut exported: Vec<String> = export.text().lines().map(str::to_string).collect();
+        let mut answered: Vec<String> = d4.text().lines().map(str::to_string).collect();
+        assert!(!answered.is_empty(), "{q}");
+        exported.sort();
+        answered.sort();
+        assert_eq!(exported, answered, "{q}");
+    }
 }
