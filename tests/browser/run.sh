@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Browser tests of the web UI: imports tests/data/ui/fixture.cof.ndjson into
-# a fresh data directory, starts `dnsrecall serve` on a free loopback port
+# Browser tests of the web UI: imports tests/data/ui/fixture.cof.ndjson and
+# 10,500 generated records below big.example (the streamed 10,000-row view)
+# into a fresh data directory, starts `dnsrecall serve` on a free loopback port
 # with an API key, and runs ui.test.mjs (Playwright driving Debian's
 # chromium). Needs the debug binary built by `cargo test --workspace`
 # (scripts/test.sh runs this after it), chromium and `npm ci` done here.
@@ -26,7 +27,15 @@ cat > "$work/dnsrecall.toml" <<TOML
 [api]
 api_keys = ["$key"]
 TOML
-"$bin" --config "$work/dnsrecall.toml" --data-dir "$work/data" import --format cof "$root/tests/data/ui/fixture.cof.ndjson" 2>"$work/import.log"
+python3 - > "$work/big.cof.ndjson" <<'GEN'
+import json
+t = 1_700_000_000
+for i in range(10_500):
+    print(json.dumps({"rrname": f"h{i}.big.example", "rrtype": "A", "rdata": f"10.{i >> 8 & 255}.{i & 255}.1",
+                      "time_first": t + i, "time_last": t + 7 * i, "count": 1 + i % 50, "sensor_id": "sensor-2"}))
+GEN
+"$bin" --config "$work/dnsrecall.toml" --data-dir "$work/data" import --format cof \
+  "$root/tests/data/ui/fixture.cof.ndjson" "$work/big.cof.ndjson" 2>"$work/import.log"
 "$bin" --config "$work/dnsrecall.toml" --data-dir "$work/data" serve --listen "127.0.0.1:$port" 2>"$work/serve.log" &
 server=$!
 for _ in $(seq 1 100); do

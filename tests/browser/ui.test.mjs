@@ -83,7 +83,8 @@ test("search by name", async () => {
   assert.match(await page.textContent("#parsed"), /rrset lookup, exact name/);
   assert.match(await page.textContent("#api-url"), /^\/dnsdb\/v2\/lookup\/rrset\/name\/www\.example\.com\?limit=/);
   assert.equal(await page.$$eval("svg#timeline .bar", (b) => b.length), 3);
-  await page.screenshot({ path: path.join(SHOTS, "name-view.png"), fullPage: true });
+  await page.screenshot({ path: path.join(SHOTS, "name-view.png") });
+  await page.locator("section.timeline-box").screenshot({ path: path.join(SHOTS, "timeline.png") });
   await noSeriousAxeViolations("name view");
 });
 
@@ -105,7 +106,7 @@ test("search by wildcards", async () => {
   assert.ok((await rowNames()).length >= 9);
   const branches = await page.$$eval("#label-tree tbody tr td:first-child", (c) => c.map((x) => x.textContent.trim()));
   assert.ok(branches.includes("www.example.com."), branches.join());
-  await page.screenshot({ path: path.join(SHOTS, "wildcard-view.png"), fullPage: true });
+  await page.screenshot({ path: path.join(SHOTS, "wildcard-view.png") });
   await noSeriousAxeViolations("wildcard view");
   // A TXT record holding <script> is text.
   const txt = await page.$$eval("#results td.rdata", (c) => c.map((x) => x.textContent).find((t) => t.includes("script")));
@@ -188,7 +189,7 @@ test("dark mode follows the system and the toggle", async () => {
   assert.equal(await background(), "rgb(255, 255, 255)");
   await page.emulateMedia({ colorScheme: "dark" });
   assert.equal(await background(), "rgb(13, 17, 23)");
-  await page.screenshot({ path: path.join(SHOTS, "name-view-dark.png"), fullPage: true });
+  await page.screenshot({ path: path.join(SHOTS, "name-view-dark.png") });
   await noSeriousAxeViolations("dark name view");
   // The toggle wins over the system, and is remembered.
   await page.click("#theme-toggle");
@@ -226,12 +227,48 @@ test("status page and accessibility of the other pages", async () => {
   await page.goto(BASE + "/ui/status");
   assert.match(await page.textContent("#store-records"), /^\d+$/);
   assert.match(await page.textContent("#store-observations"), /^\d+$/);
-  await page.screenshot({ path: path.join(SHOTS, "status.png"), fullPage: true });
+  assert.match(await page.textContent("#store-size"), /\d+(\.\d)? (B|KiB|MiB|GiB)/);
+  assert.match(await page.textContent("#ingest-rate"), /observations\/s|reload to measure/);
+  // The sensors of the imported records, and drops per input.
+  assert.ok((await page.$$eval("#sensors td:first-child", (c) => c.map((x) => x.textContent))).includes("sensor-1"));
+  const groups = await page.$$eval("section[aria-labelledby=inputs-h] h3", (h) => h.map((x) => x.textContent.trim()));
+  assert.ok(groups.some((g) => /^http drops: \d+$/.test(g)), groups.join("|"));
+  await page.reload();
+  assert.match(await page.textContent("#ingest-rate"), /observations\/s/);
+  await page.screenshot({ path: path.join(SHOTS, "status.png") });
   await noSeriousAxeViolations("status");
   await page.goto(BASE + "/");
   await noSeriousAxeViolations("search page");
   await page.goto(BASE + "/?q=192.0.2.0/24");
   await noSeriousAxeViolations("address view");
+});
+
+test("a 10,000-row view shows its first rows before the page has finished loading", async () => {
+  // Record when the first row enters the document, from the first byte on.
+  await page.addInitScript(() => {
+    new MutationObserver((_, observer) => {
+      if (document.getElementById("r0")) { window.firstRowAt = performance.now(); observer.disconnect(); }
+    }).observe(document, { childList: true, subtree: true });
+  });
+  await page.goto(BASE + "/?q=*.big.example&limit=10000", { waitUntil: "load" });
+  const timing = await page.evaluate(() => {
+    const nav = performance.getEntriesByType("navigation")[0];
+    return { firstRow: window.firstRowAt, responseStart: nav.responseStart, responseEnd: nav.responseEnd };
+  });
+  console.log(`10,000 rows: first byte ${timing.responseStart.toFixed(0)} ms, first row ${timing.firstRow.toFixed(0)} ms, last byte ${timing.responseEnd.toFixed(0)} ms`);
+  assert.ok(timing.firstRow < timing.responseEnd, JSON.stringify(timing));
+  assert.equal(await page.$$eval("#results tbody tr", (r) => r.length), 10000);
+  assert.ok(await page.$("#streaming"), "the page says its rows stream");
+  assert.match(await page.textContent("#end #cut"), /Cut at 10000 rows/);
+  assert.match(await page.textContent("#end #summary"), /^at least 10000 records/);
+  // The same view asked through the search form (htmx would wait for the
+  // whole answer: a view of more rows than the default is loaded by the browser).
+  await page.goto(BASE + "/?q=www.example.com");
+  await page.fill("#q", "*.big.example");
+  await page.selectOption("select[name=limit]", "10000");
+  await Promise.all([page.waitForURL((u) => u.searchParams.get("limit") === "10000"), page.press("#q", "Enter")]);
+  await page.waitForSelector("#end #cut");
+  assert.equal(await page.$$eval("#results tbody tr", (r) => r.length), 10000);
 });
 
 test("no script errors on any page", () => {

@@ -25,6 +25,25 @@
   }
   function follow(link) { if (link) link.click(); }
 
+  // A view of more rows than the default page is streamed by the server:
+  // let the browser load it (painting rows as they arrive) rather than
+  // htmx, which waits for the whole answer before it swaps it in. These
+  // listeners run in the capture phase, before htmx's on the element.
+  var STREAM_ABOVE = 1000;
+  function streams(limit) { return Number(limit) > STREAM_ABOVE; }
+  document.addEventListener("click", function (event) {
+    var link = event.target instanceof Element && event.target.closest("a[href]");
+    if (!link) return;
+    var url;
+    try { url = new URL(link.href, window.location.href); } catch (e) { return; }
+    if (url.origin === window.location.origin && streams(url.searchParams.get("limit"))) event.stopPropagation();
+  }, true);
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || form.method.toLowerCase() !== "get") return;
+    if (streams(new FormData(form).get("limit"))) event.stopPropagation();
+  }, true);
+
   // Theme: a cookie (not HttpOnly: only a preference) the server reads too.
   function toggleTheme() {
     var root = document.documentElement;

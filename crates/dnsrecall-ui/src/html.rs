@@ -22,23 +22,28 @@ pub(crate) fn encode_query(value: &str) -> String {
     utf8_percent_encode(value, QUERY_VALUE).to_string()
 }
 
+/// The headers of every page: HTML, no sniffing, same-origin referrers,
+/// and a Content-Security-Policy allowing only the UI's own scripts and
+/// styles.
+const PAGE_HEADERS: [(header::HeaderName, &str); 4] = [
+    (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "same-origin"),
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+    ),
+];
+
+/// A page whose body is `body` (a whole page, or one streamed in parts).
+pub(crate) fn respond(status: StatusCode, body: impl IntoResponse) -> Response {
+    (status, PAGE_HEADERS, body).into_response()
+}
+
 /// A rendered page; a template failure is a logged 500.
 pub(crate) fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
-        Ok(body) => (
-            status,
-            [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-                (header::REFERRER_POLICY, "same-origin"),
-                (
-                    header::CONTENT_SECURITY_POLICY,
-                    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
-                ),
-            ],
-            body,
-        )
-            .into_response(),
+        Ok(body) => respond(status, body),
         Err(error) => {
             tracing::error!(%error, "page template failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()

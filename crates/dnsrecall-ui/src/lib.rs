@@ -9,7 +9,8 @@
 //!   address a pivot link), the SVG timeline whose brush writes the time
 //!   fence, the label tree of a wildcard, the breadcrumb of pivots, and an
 //!   explicit "cut at N" banner; with `format=` the same rows as an export
-//!   ([`export`]).
+//!   ([`export`]). A long view streams: its rows are rendered by the scan
+//!   on the blocking pool (`rows`) and sent as they are found.
 //! * [`session`]: the login form that turns an API key into an HttpOnly,
 //!   SameSite=Strict session cookie (the key never goes into a URL or the
 //!   browser's storage).
@@ -34,6 +35,7 @@ pub mod view;
 
 mod assets;
 mod html;
+mod rows;
 
 use std::sync::Arc;
 

@@ -94,15 +94,12 @@ pub(crate) struct StatusPage {
     pub error: Option<String>,
 }
 
-/// The input a metric belongs to: `dnsrecall_dnstap_frames_total` →
-/// `dnstap`.
+/// The input (or stage) a metric belongs to: `dnsrecall_dnstap_frames_total`
+/// and `dnsrecall_ingest_dnstap_entries_total` → `dnstap`.
 fn input_of(name: &str) -> String {
-    name.strip_prefix("dnsrecall_")
-        .unwrap_or(name)
-        .split('_')
-        .next()
-        .unwrap_or(name)
-        .to_string()
+    let bare = name.strip_prefix("dnsrecall_").unwrap_or(name);
+    let bare = bare.strip_prefix("ingest_").unwrap_or(bare);
+    bare.split('_').next().unwrap_or(name).to_string()
 }
 
 fn is_drop(name: &str) -> bool {
@@ -224,6 +221,10 @@ mod tests {
     #[test]
     fn inputs_and_drops() {
         assert_eq!(input_of("dnsrecall_dnstap_frames_total"), "dnstap");
+        assert_eq!(
+            input_of("dnsrecall_ingest_capture_messages_total"),
+            "capture"
+        );
         assert_eq!(input_of("other"), "other");
         assert!(is_drop("dnsrecall_pipeline_dedup_dropped_total"));
         assert!(!is_drop("dnsrecall_pipeline_in_total"));

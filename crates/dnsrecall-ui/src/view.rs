@@ -8,11 +8,12 @@
 //! matching row than the limit shows a "cut at N" banner. With `format=`
 //! the same query, without the page limit, is an export ([`crate::export`]).
 
-use std::collections::BTreeMap;
-use std::ops::ControlFlow;
+use std::convert::Infallible;
+use std::time::Duration;
 
 use askama::Template;
 use axum::Extension;
+use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -20,8 +21,10 @@ use dnsrecall_core::store::NameMatch;
 use dnsrecall_core::{Entry, Name, Rtype};
 use dnsrecall_query::dnsdb::{self, End, Limit, Lookup, Params, TimeFence};
 use dnsrecall_query::{QueryError, Search};
+use tokio::sync::mpsc;
 
 use crate::html::{self, Theme, encode_query};
+use crate::rows::{self, TIMELINE_ROWS};
 use crate::session::RequestKey;
 use crate::{Ui, export};
 
@@ -29,10 +32,11 @@ use crate::{Ui, export};
 pub const DEFAULT_PAGE_LIMIT: u64 = 1_000;
 /// Most rows a page may show (`limit` above it is lowered).
 pub const MAX_PAGE_LIMIT: u64 = 100_000;
-/// Rows drawn on the timeline; beyond, the timeline says so.
-const TIMELINE_ROWS: usize = 400;
-/// Branches of the label tree shown (the busiest).
-const TREE_BRANCHES: usize = 200;
+/// How long the page waits for the lookup before it sends the head and
+/// streams the rest of the rows.
+const HEAD_WAIT: Duration = Duration::from_millis(150);
+/// Rows held back for the head, at most (then it goes out at once).
+const HEAD_ROWS: usize = 5_000;
 /// Entries in the breadcrumb trail (cookie).
 const TRAIL_LEN: usize = 8;
 /// Longest trail cookie value kept.
@@ -245,14 +249,22 @@ pub(crate) struct SearchPage {
     pub api_url: String,
     pub curl: String,
     pub error: Option<String>,
-    pub rows: Vec<Row>,
+    /// A streamed view's search failed after its head went out.
+    pub failure: Option<String>,
+    /// The rows, rendered (`templates/rows.html`).
+    pub rows_html: String,
+    /// Rows in the view (a streamed page's head: so far).
+    pub total_rows: u64,
+    /// The rows follow the head as they are found; the summary, cut
+    /// notice and label tree come after them.
+    pub streamed: bool,
     pub cut: Option<u64>,
     pub limit: u64,
     pub exports: Vec<(&'static str, String)>,
     pub more_href: String,
     pub timeline: Option<crate::view::Timeline>,
     pub tree: Vec<Branch>,
-    /// Branches not shown (beyond [`TREE_BRANCHES`]).
+    /// Branches not shown (beyond the busiest 200).
     pub tree_hidden: usize,
     pub tree_base: String,
     pub trail: Vec<Crumb>,
@@ -261,6 +273,13 @@ pub(crate) struct SearchPage {
 }
 
 /// `GET /`: the search page, or with `format=` an export.
+///
+/// The lookup runs on the blocking pool ([`rows::spawn`]). The page waits
+/// up to [`HEAD_WAIT`] for it: a lookup that ends by then (a name's view)
+/// is one page, with its summary, cut notice and label tree above the
+/// rows; a longer one is streamed (`stream`): the head and the rows so far
+/// go out at once, the rest of the rows as the scan finds them, and the
+/// summary, cut notice and label tree after the table.
 pub(crate) async fn page(
     State(ui): State<Ui>,
     Extension(key): Extension<RequestKey>,
@@ -291,32 +310,39 @@ pub(crate) async fn page(
     let limit = query.page_limit();
     let mut params = prepared.params.clone();
     params.limit = limit;
-    let store = ui.state.store.clone();
-    let lookup = prepared.search.lookup.clone();
-    let ran = tokio::task::spawn_blocking(move || {
-        let mut entries = Vec::new();
-        let outcome = dnsdb::lookup(store.as_ref(), &lookup, &params, &mut |entry: Entry| {
-            entries.push(entry);
-            ControlFlow::Continue(())
-        })?;
-        Ok::<_, QueryError>((entries, outcome))
-    })
-    .await;
-    let (entries, outcome) = match ran {
-        Ok(Ok(done)) => done,
-        Ok(Err(error)) => return error_page(theme, logged_in, query, &error),
-        Err(error) => {
-            tracing::error!(%error, "search task failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    let mut scan = rows::spawn(
+        ui.state.store.clone(),
+        prepared.search.lookup.clone(),
+        params,
+        query.clone(),
+    );
+
+    // The head: what comes before the deadline.
+    let deadline = tokio::time::Instant::now() + HEAD_WAIT;
+    let mut head = rows::Batch::default();
+    let mut ended = None;
+    while ended.is_none() && head.rows < HEAD_ROWS {
+        match tokio::time::timeout_at(deadline, scan.recv()).await {
+            Ok(Some(rows::Message::Batch(batch))) => {
+                head.html.push_str(&batch.html);
+                head.rows += batch.rows;
+                head.entries.extend(batch.entries);
+            }
+            Ok(Some(rows::Message::End(end))) => ended = Some(end),
+            Ok(None) => {
+                tracing::error!("search task ended without an answer");
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+            Err(_) => break,
         }
-    };
-    let cut = match outcome.end {
-        End::Limited(Limit::Results(n)) => Some(n),
-        _ => None,
+    }
+    let ending = match ended {
+        Some(Err(error)) => return error_page(theme, logged_in, query, &error),
+        Some(Ok(ending)) => Some(ending),
+        None => None,
     };
     let trail = trail(&headers, &query);
-    let (tree, tree_hidden) = tree(&entries, &prepared.search.lookup, &query);
-    let page = SearchPage {
+    let mut page = SearchPage {
         theme,
         logged_in,
         description: prepared.search.description(),
@@ -332,13 +358,21 @@ pub(crate) async fn page(
             api_query(&prepared.params, 0)
         ),
         error: None,
-        summary: summary(&entries, cut),
-        timeline: Timeline::of(&entries, &query, &prepared.fence),
+        failure: None,
+        summary: None,
+        timeline: Timeline::of(
+            &head.entries,
+            ending.as_ref().map(|e| e.outcome.rows),
+            &query,
+            &prepared.fence,
+        ),
         tree_base: tree_base(&prepared.search.lookup),
-        tree,
-        tree_hidden,
-        rows: entries.iter().map(|e| row(e, &query)).collect(),
-        cut,
+        tree: Vec::new(),
+        tree_hidden: 0,
+        rows_html: std::mem::take(&mut head.html),
+        total_rows: head.rows as u64,
+        streamed: ending.is_none(),
+        cut: None,
         limit,
         exports: exports(&query),
         more_href: PageQuery {
@@ -350,11 +384,110 @@ pub(crate) async fn page(
         trail: trail.0,
         query,
     };
-    let mut response = html::render(StatusCode::OK, &page);
+    let mut response = match ending {
+        Some(ending) => {
+            page.end(ending);
+            html::render(StatusCode::OK, &page)
+        }
+        None => stream(page, scan),
+    };
     if let Ok(value) = HeaderValue::from_str(&trail.1) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
+}
+
+/// Where a streamed page's later rows go: the head is rendered up to it,
+/// the tail from it.
+const MORE_ROWS: &str = "<!--dnsrecall:more-rows-->";
+
+impl SearchPage {
+    /// Fills in what the whole view's rows say.
+    fn end(&mut self, ending: rows::Ending) {
+        self.cut = match ending.outcome.end {
+            End::Limited(Limit::Results(n)) => Some(n),
+            _ => None,
+        };
+        self.total_rows = ending.totals.rows();
+        self.summary = ending.totals.text(self.cut.is_some());
+        (self.tree, self.tree_hidden) = ending.tree.branches(&self.query);
+    }
+
+    /// The page rendered and cut at [`MORE_ROWS`]: what comes before it,
+    /// or what follows it.
+    fn part(&self, before: bool) -> Option<String> {
+        let page = self
+            .render()
+            .map_err(|error| tracing::error!(%error, "page template failed"))
+            .ok()?;
+        let at = page.find(MORE_ROWS)?;
+        Some(if before {
+            page[..at].to_string()
+        } else {
+            page[at + MORE_ROWS.len()..].to_string()
+        })
+    }
+}
+
+/// A streamed page: the head with the rows so far, then each batch of rows
+/// as the scan sends it, then the tail (the end of the table, the summary,
+/// the cut notice and the label tree, or what went wrong).
+fn stream(mut page: SearchPage, scan: mpsc::Receiver<rows::Message>) -> Response {
+    let Some(head) = page.part(true) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    // The tail is cut from a second rendering: its top is not sent.
+    page.rows_html.clear();
+    page.timeline = None;
+    enum Next {
+        Head(String, Tail),
+        Rows(Tail),
+        Done,
+    }
+    struct Tail {
+        page: SearchPage,
+        scan: mpsc::Receiver<rows::Message>,
+        rows: u64,
+    }
+    let rows = page.total_rows;
+    let start = Next::Head(head, Tail { page, scan, rows });
+    let chunks = futures::stream::unfold(start, |next| async move {
+        let (text, next) = match next {
+            Next::Head(head, tail) => (head, Next::Rows(tail)),
+            Next::Rows(mut tail) => match tail.scan.recv().await {
+                Some(rows::Message::Batch(batch)) => {
+                    tail.rows += batch.rows as u64;
+                    (batch.html, Next::Rows(tail))
+                }
+                Some(rows::Message::End(Ok(ending))) => {
+                    tail.page.end(ending);
+                    (tail.page.part(false).unwrap_or_default(), Next::Done)
+                }
+                ended => {
+                    let why = match ended {
+                        Some(rows::Message::End(Err(QueryError::Store(error)))) => {
+                            tracing::error!(%error, "search failed");
+                            "internal error".to_string()
+                        }
+                        Some(rows::Message::End(Err(error))) => error.to_string(),
+                        _ => {
+                            tracing::error!("search task ended without an answer");
+                            "internal error".to_string()
+                        }
+                    };
+                    tail.page.failure = Some(format!(
+                        "The search stopped after {} rows: {why}. The rows above are not all the records that match.",
+                        tail.rows
+                    ));
+                    tail.page.total_rows = tail.rows;
+                    (tail.page.part(false).unwrap_or_default(), Next::Done)
+                }
+            },
+            Next::Done => return None,
+        };
+        Some((Ok::<_, Infallible>(Bytes::from(text)), next))
+    });
+    html::respond(StatusCode::OK, Body::from_stream(chunks))
 }
 
 fn empty_page(theme: Theme, logged_in: bool, query: PageQuery, headers: &HeaderMap) -> SearchPage {
@@ -366,7 +499,10 @@ fn empty_page(theme: Theme, logged_in: bool, query: PageQuery, headers: &HeaderM
         api_url: String::new(),
         curl: String::new(),
         error: None,
-        rows: Vec::new(),
+        failure: None,
+        rows_html: String::new(),
+        total_rows: 0,
+        streamed: false,
         cut: None,
         limit: query.page_limit(),
         exports: Vec::new(),
@@ -459,33 +595,10 @@ fn presets(query: &PageQuery) -> Vec<(&'static str, String)> {
     .collect()
 }
 
-fn summary(entries: &[Entry], cut: Option<u64>) -> Option<String> {
-    let first = entries.iter().map(|e| e.seen.time_first).min()?;
-    let last = entries.iter().map(|e| e.seen.time_last).max()?;
-    let count: u64 = entries.iter().map(|e| e.seen.count.max(1)).sum();
-    let names = entries
-        .iter()
-        .map(|e| &e.record.rrname)
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
-    let sensors = entries
-        .iter()
-        .filter_map(|e| e.seen.sensor_id.as_deref())
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
-    let prefix = if cut.is_some() { "at least " } else { "" };
-    Some(format!(
-        "{prefix}{} records, {names} names, {count} sightings, {sensors} sensors, seen {} → {}",
-        entries.len(),
-        html::datetime(first),
-        html::datetime(last)
-    ))
-}
-
 //---- rows and pivots ---------------------------------------------------------------
 
 /// The search text of a name (no trailing dot; root as `.`).
-fn name_q(name: &Name) -> String {
+pub(crate) fn name_q(name: &Name) -> String {
     if name.is_root() {
         ".".to_string()
     } else {
@@ -493,7 +606,7 @@ fn name_q(name: &Name) -> String {
     }
 }
 
-fn row(entry: &Entry, query: &PageQuery) -> Row {
+pub(crate) fn row(entry: &Entry, query: &PageQuery) -> Row {
     let record = &entry.record;
     let seen = &entry.seen;
     let rrname = name_q(&record.rrname);
@@ -616,85 +729,6 @@ fn tree_base(lookup: &Lookup) -> String {
     }
 }
 
-/// The label tree of a wildcard view: for `*.example.com`, the names one
-/// label below `example.com`; for `www.example.*`, the names one label
-/// after `www.example`; with what the page's rows hold under each.
-fn tree(entries: &[Entry], lookup: &Lookup, query: &PageQuery) -> (Vec<Branch>, usize) {
-    let Lookup::Rrset { query: rrset, .. } = lookup else {
-        return (Vec::new(), 0);
-    };
-    let depth = match &rrset.name {
-        NameMatch::Subtree(base) => base.label_count() + 1,
-        NameMatch::Prefix(labels) => labels.len() + 1,
-        NameMatch::Exact(_) => return (Vec::new(), 0),
-    };
-    #[derive(Default)]
-    struct Acc {
-        rows: u64,
-        names: std::collections::BTreeSet<Name>,
-        count: u64,
-        first: u64,
-        last: u64,
-    }
-    // Siblings share all labels but one: their text sorts them.
-    let mut branches: BTreeMap<String, (Name, Acc)> = BTreeMap::new();
-    for entry in entries {
-        let name = &entry.record.rrname;
-        let labels: Vec<&[u8]> = name.labels().collect();
-        if labels.len() < depth {
-            continue;
-        }
-        let kept = match &rrset.name {
-            NameMatch::Subtree(_) => &labels[labels.len() - depth..],
-            _ => &labels[..depth],
-        };
-        let Ok(branch) = Name::from_labels(kept.iter().copied()) else {
-            continue;
-        };
-        let slot = branches.entry(branch.to_fqdn()).or_insert_with(|| {
-            (
-                branch,
-                Acc {
-                    first: u64::MAX,
-                    ..Acc::default()
-                },
-            )
-        });
-        let acc = &mut slot.1;
-        acc.rows += 1;
-        acc.names.insert(name.clone());
-        acc.count = acc.count.saturating_add(entry.seen.count.max(1));
-        acc.first = acc.first.min(entry.seen.time_first);
-        acc.last = acc.last.max(entry.seen.time_last);
-    }
-    // The busiest branches, in name order; the page says how many more.
-    let total = branches.len();
-    let mut kept: Vec<(Name, Acc)> = branches.into_values().collect();
-    if kept.len() > TREE_BRANCHES {
-        kept.sort_by_key(|(_, acc)| std::cmp::Reverse(acc.rows));
-        kept.truncate(TREE_BRANCHES);
-        kept.sort_by_key(|(name, _)| name.to_fqdn());
-    }
-    let shown = kept
-        .into_iter()
-        .map(|(name, acc)| {
-            let q = name_q(&name);
-            Branch {
-                href: query.pivot(&q),
-                subtree_href: query.pivot(&format!("*.{q}")),
-                name: name.to_fqdn(),
-                rows: acc.rows,
-                names: acc.names.len() as u64,
-                count: acc.count,
-                first: html::date(acc.first),
-                last: html::date(acc.last),
-            }
-        })
-        .collect::<Vec<_>>();
-    let hidden = total - shown.len();
-    (shown, hidden)
-}
-
 //---- breadcrumb ------------------------------------------------------------------
 
 fn trail_of(headers: &HeaderMap) -> Vec<String> {
@@ -773,8 +807,9 @@ pub struct Timeline {
     pub right: f64,
     /// The current fence, shaded.
     pub fence: Option<(f64, f64)>,
-    /// Rows not drawn (beyond [`TIMELINE_ROWS`]).
-    pub hidden: usize,
+    /// Rows not drawn (beyond [`TIMELINE_ROWS`]); none when the rest of
+    /// the view was still being read (a streamed page).
+    pub hidden: Option<u64>,
     /// The URL the brush starts from (`after`/`before` replaced by it).
     pub base_url: String,
     pub lanes: Vec<(f64, String)>,
@@ -791,7 +826,14 @@ pub struct Bar {
 }
 
 impl Timeline {
-    fn of(entries: &[Entry], query: &PageQuery, fence: &TimeFence) -> Option<Timeline> {
+    /// The timeline of a view's first rows (`entries`), of `total` rows
+    /// in all when that is known.
+    fn of(
+        entries: &[Entry],
+        total: Option<u64>,
+        query: &PageQuery,
+        fence: &TimeFence,
+    ) -> Option<Timeline> {
         if entries.is_empty() {
             return None;
         }
@@ -868,7 +910,7 @@ impl Timeline {
             bars,
             ticks,
             fence: fence_box,
-            hidden: entries.len() - shown.len(),
+            hidden: total.map(|total| total.saturating_sub(shown.len() as u64)),
             base_url: PageQuery {
                 after: String::new(),
                 before: String::new(),

@@ -127,6 +127,7 @@ fn app_with_keys(keys: &[&str]) -> App {
         vec![
             ("dnsrecall_dnstap_frames_total", "Frames read.", 1234),
             ("dnsrecall_dnstap_dropped_total", "Frames dropped.", 7),
+            ("dnsrecall_ingest_dnstap_entries_total", "Entries.", 500),
             ("dnsrecall_pipeline_in_total", "Entries in.", 99),
         ]
     });
@@ -245,8 +246,13 @@ fn page_rows(html: &Html) -> Vec<(String, String, String, u64, u64, u64)> {
         .collect()
 }
 
-/// The rows of a SAF answer, in the same shape.
+/// The rows of a SAF answer that succeeded, in the same shape.
 fn saf_rows(body: &str) -> Vec<(String, String, String, u64, u64, u64)> {
+    saf_rows_ending(body, "succeeded")
+}
+
+/// The rows of a SAF answer ending with `cond`.
+fn saf_rows_ending(body: &str, cond: &str) -> Vec<(String, String, String, u64, u64, u64)> {
     let lines: Vec<Value> = body
         .lines()
         .map(|l| serde_json::from_str(l).expect("SAF line"))
@@ -257,7 +263,7 @@ fn saf_rows(body: &str) -> Vec<(String, String, String, u64, u64, u64)> {
     );
     assert_eq!(
         lines.last().map(|l| &l["cond"]),
-        Some(&Value::from("succeeded")),
+        Some(&Value::from(cond)),
         "{body}"
     );
     lines
@@ -723,6 +729,20 @@ async fn the_status_page_shows_the_store_and_the_inputs() {
     let body = page.text();
     assert!(body.contains("dnsrecall_dnstap_dropped_total"));
     assert!(body.contains("drops: 7"), "drops per input");
+    // The input's own counters and the ingest layer's for it are one group.
+    let groups: Vec<String> = html
+        .select(&sel("section[aria-labelledby=inputs-h] h3"))
+        .map(|h| h.text().collect::<String>())
+        .collect();
+    assert_eq!(
+        groups.iter().filter(|g| g.starts_with("dnstap ")).count(),
+        1,
+        "{groups:?}"
+    );
+    assert!(
+        !groups.iter().any(|g| g.starts_with("ingest ")),
+        "{groups:?}"
+    );
     assert!(body.contains("drops: 0"), "an input without drops");
     // A second view measures rates.
     let again = get(&app, "/ui/status").await.html();
@@ -731,4 +751,271 @@ async fn the_status_page_shows_the_store_and_the_inputs() {
         .flat_map(|e| e.text())
         .collect();
     assert!(rate.contains("observations/s"), "{rate}");
+}
+
+//---- streaming -------------------------------------------------------------------
+
+/// The query engine's vector store, stopped after `pause_after` rows of a
+/// scan until the test lets it go on, and then failing if `fail` is set:
+/// a long scan whose end the test decides.
+struct GatedStore {
+    inner: testing::MemoryStore,
+    pause_after: usize,
+    gate: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    fail: bool,
+}
+
+impl dnsrecall_core::store::Store for GatedStore {
+    fn write(&self, entries: &[Entry]) -> Result<(), dnsrecall_core::store::StoreError> {
+        self.inner.write(entries)
+    }
+    fn scan_rrset(
+        &self,
+        query: &dnsrecall_core::store::RrsetQuery,
+        visit: &mut dnsrecall_core::store::Visitor<'_>,
+    ) -> Result<(), dnsrecall_core::store::StoreError> {
+        let mut seen = 0usize;
+        let mut failed = false;
+        self.inner.scan_rrset(query, &mut |entry| {
+            if seen == self.pause_after {
+                let gate = self.gate.lock().expect("gate");
+                let _ = gate.recv_timeout(std::time::Duration::from_secs(30));
+                if self.fail {
+                    failed = true;
+                    return std::ops::ControlFlow::Break(());
+                }
+            }
+            seen += 1;
+            visit(entry)
+        })?;
+        if failed {
+            return Err(dnsrecall_core::store::StoreError::Engine(
+                "disk on fire".into(),
+            ));
+        }
+        Ok(())
+    }
+    fn scan_rdata(
+        &self,
+        query: &dnsrecall_core::store::RdataQuery,
+        visit: &mut dnsrecall_core::store::Visitor<'_>,
+    ) -> Result<(), dnsrecall_core::store::StoreError> {
+        self.inner.scan_rdata(query, visit)
+    }
+    fn scan_all(
+        &self,
+        visit: &mut dnsrecall_core::store::Visitor<'_>,
+    ) -> Result<(), dnsrecall_core::store::StoreError> {
+        self.inner.scan_all(visit)
+    }
+    fn info(&self) -> Result<dnsrecall_core::store::StoreInfo, dnsrecall_core::store::StoreError> {
+        self.inner.info()
+    }
+    fn flush(&self) -> Result<(), dnsrecall_core::store::StoreError> {
+        Ok(())
+    }
+}
+
+/// `n` names below `big.example`, one A record each.
+fn big(n: usize) -> Vec<Entry> {
+    (0..n)
+        .map(|i| {
+            entry(
+                &format!("h{i}.big.example"),
+                Rtype::A,
+                &format!("10.0.{}.{}", i / 256, i % 256),
+                1_700_000_000 + i as u64,
+                1_700_000_000 + 7 * i as u64,
+                1 + i as u64 % 5,
+            )
+        })
+        .collect()
+}
+
+fn gated_app(
+    entries: Vec<Entry>,
+    pause_after: usize,
+    fail: bool,
+) -> (App, std::sync::mpsc::Sender<()>) {
+    let (open, gate) = std::sync::mpsc::channel();
+    let state = AppState {
+        store: Arc::new(GatedStore {
+            inner: testing::MemoryStore::new(entries),
+            pause_after,
+            gate: std::sync::Mutex::new(gate),
+            fail,
+        }),
+        config: Arc::new(ApiConfig::default()),
+        keys: Arc::new(ApiKeys::default()),
+        metrics: Arc::new(dnsrecall_metrics::Registry::default()),
+    };
+    (
+        App {
+            router: dnsrecall_http::router(state),
+        },
+        open,
+    )
+}
+
+/// Row ids (`r0`, `r1`, …) in a piece of a page, in order.
+fn row_ids(html: &str) -> Vec<usize> {
+    html.match_indices("<tr id=\"r")
+        .map(|(at, m)| {
+            let rest = &html[at + m.len()..];
+            rest[..rest.find('"').expect("id end")]
+                .parse()
+                .expect("row number")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_long_view_streams_its_rows_before_the_scan_ends() {
+    use futures::StreamExt as _;
+    // 600 rows; the scan stops after 250 (one batch) until the test lets it
+    // go on: the first rows must reach the client while it waits.
+    let entries = big(600);
+    let (app, open) = gated_app(entries.clone(), 250, false);
+    let response = app
+        .router
+        .clone()
+        .oneshot(
+            Request::get("/?q=%2A.big.example&limit=500")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/html")
+    );
+    let mut body = response.into_body().into_data_stream();
+    let head = body.next().await.expect("a first part").expect("bytes");
+    let head = String::from_utf8(head.to_vec()).expect("utf-8");
+    assert_eq!(
+        row_ids(&head),
+        (0..250).collect::<Vec<_>>(),
+        "the first batch"
+    );
+    assert!(
+        head.contains("id=\"streaming\""),
+        "the page says the rows stream"
+    );
+    assert!(!head.contains("</html>"), "the page is not over");
+    assert!(!head.contains("id=\"summary\""), "totals come at the end");
+    assert!(
+        head.contains("svg class=\"timeline\""),
+        "the timeline of the first rows"
+    );
+    // Let the scan go on: the rest of the rows, then the end.
+    open.send(()).expect("the scan waits");
+    let mut rest = String::new();
+    while let Some(part) = body.next().await {
+        rest.push_str(std::str::from_utf8(&part.expect("bytes")).expect("utf-8"));
+    }
+    assert_eq!(row_ids(&rest), (250..500).collect::<Vec<_>>());
+    assert_eq!(rest.matches("</html>").count(), 1);
+    let whole = Html::parse_document(&format!("{head}{rest}"));
+    // The streamed rows are the API's (whose scan pauses too: let it pass),
+    // and the end says the view was cut.
+    open.send(()).expect("the gate");
+    let api = saf_rows_ending(
+        &get(&app, "/dnsdb/v2/lookup/rrset/name/*.big.example?limit=500")
+            .await
+            .text(),
+        "limited",
+    );
+    assert_eq!(page_rows(&whole), api);
+    let end: String = whole.select(&sel("#end")).flat_map(|e| e.text()).collect();
+    assert!(end.contains("Cut at 500 rows"), "{end}");
+    let summary: String = whole
+        .select(&sel("#end #summary"))
+        .flat_map(|e| e.text())
+        .collect();
+    assert!(
+        summary.starts_with("at least 500 records, 500 names"),
+        "{summary}"
+    );
+    // One branch per name below big.example, the busiest 200 listed.
+    let branches = whole.select(&sel("#end #label-tree tbody tr")).count();
+    assert_eq!(branches, 200);
+    assert!(end.contains("The 200 busiest of 500 names"), "{end}");
+    assert!(whole.select(&sel("#results tbody tr")).count() == 500);
+}
+
+#[tokio::test]
+async fn a_short_view_is_one_page_with_its_totals_on_top() {
+    // Without a pause the fixture's lookups end before the head goes out.
+    let app = app();
+    let page = get(&app, "/?q=%2A.example.com").await.text();
+    assert!(!page.contains("id=\"streaming\""));
+    assert!(!page.contains("dnsrecall:more-rows"));
+    let summary = page.find("id=\"summary\"").expect("summary");
+    let table = page.find("id=\"results\"").expect("table");
+    let tree = page.find("id=\"label-tree\"").expect("tree");
+    assert!(
+        summary < table && tree < table,
+        "totals and tree above the rows"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_that_fails_says_so_at_its_end() {
+    use futures::StreamExt as _;
+    let (app, open) = gated_app(big(600), 250, true);
+    let response = app
+        .router
+        .clone()
+        .oneshot(
+            Request::get("/?q=%2A.big.example&limit=10000")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), StatusCode::OK, "the head went out");
+    open.send(()).expect("the scan waits");
+    let mut page = String::new();
+    let mut body = response.into_body().into_data_stream();
+    while let Some(part) = body.next().await {
+        page.push_str(std::str::from_utf8(&part.expect("bytes")).expect("utf-8"));
+    }
+    assert_eq!(row_ids(&page).len(), 250);
+    let html = Html::parse_document(&page);
+    let error: String = html
+        .select(&sel("#end #query-error"))
+        .flat_map(|e| e.text())
+        .collect();
+    assert!(
+        error.contains("stopped after 250 rows: internal error"),
+        "{error}"
+    );
+    assert!(
+        !page.contains("disk on fire"),
+        "store details stay in the log"
+    );
+    assert!(html.select(&sel("#no-rows")).next().is_none());
+}
+
+#[tokio::test]
+async fn cof_exports_hold_the_d4_apis_lines() {
+    // The D4 API answers a name or an address with COF lines, latest first;
+    // the export of the same view has the same lines, in store order.
+    let app = app();
+    for q in ["www.example.com", "192.0.2.1", "example.com"] {
+        let export = get(&app, &format!("/?q={q}&format=cof")).await;
+        assert_eq!(export.status, StatusCode::OK);
+        let d4 = get(&app, &format!("/query/{q}")).await;
+        assert_eq!(d4.status, StatusCode::OK);
+        let mut exported: Vec<String> = export.text().lines().map(str::to_string).collect();
+        let mut answered: Vec<String> = d4.text().lines().map(str::to_string).collect();
+        assert!(!answered.is_empty(), "{q}");
+        exported.sort();
+        answered.sort();
+        assert_eq!(exported, answered, "{q}");
+    }
 }
