@@ -19,6 +19,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::scope::{DIRECTIONS, FAMILIES, RCODE_TABLES, RESPONSE, Scope, TRANSPORTS};
+use crate::spacesaving::Tally;
 use crate::{Stats, Window, dns, latency};
 
 impl Stats {
@@ -119,14 +120,14 @@ impl Stats {
             rrtypes.insert(key, prefixed(d, rows));
         }
         let mut clients = Map::new();
-        for (key, table) in [
-            ("hit/ip", &scope.client_hits),
-            ("length/ip", &scope.client_bytes),
+        let address =
+            |ip: &Option<std::net::IpAddr>| ip.map_or_else(|| "-".to_string(), |ip| ip.to_string());
+        for (key, rows) in [
+            ("hit/ip", top_rows(&scope.client_hits, now, n, address)),
+            ("length/ip", top_rows(&scope.client_bytes, now, n, address)),
         ] {
             let rows = match known {
-                Some(_) => top_rows(table, now, n, |ip| {
-                    ip.map_or_else(|| "-".to_string(), |ip| ip.to_string())
-                }),
+                Some(_) => rows,
                 None => Vec::new(),
             };
             clients.insert(
@@ -142,16 +143,17 @@ impl Stats {
             let Some(d) = DIRECTIONS.iter().position(|n| *n == direction) else {
                 break;
             };
-            let table = match by {
-                "hit" => Some(&scope.qname_hits[d]),
-                "length" => Some(&scope.qname_bytes[d]),
+            let name = |k: &std::sync::Arc<str>| k.to_string();
+            let rows = match by {
+                "hit" => Some(top_rows(&scope.qname_hits[d], now, n, name)),
+                "length" => Some(top_rows(&scope.qname_bytes[d], now, n, name)),
                 _ => RCODE_TABLES
                     .iter()
-                    .position(|(_, name)| *name == by)
-                    .map(|i| &scope.qname_rcodes[d][i]),
+                    .position(|(_, rcode)| *rcode == by)
+                    .map(|i| top_rows(&scope.qname_rcodes[d][i], now, n, name)),
             };
-            let rows = match (table, known) {
-                (Some(table), Some(_)) => top_rows(table, now, n, |k| k.to_string()),
+            let rows = match (rows, known) {
+                (Some(rows), Some(_)) => rows,
                 _ => Vec::new(),
             };
             domains.insert(
@@ -177,8 +179,8 @@ impl Stats {
     }
 }
 
-fn top_rows<K: Clone>(
-    table: &crate::window::Windowed<K>,
+fn top_rows<K: Clone, T: Tally<K>>(
+    table: &crate::window::Windowed<K, T>,
     now: u64,
     n: usize,
     label: impl Fn(&K) -> String,

@@ -14,6 +14,9 @@ pub const DEFAULT_MAX_STREAMS: usize = 16;
 pub const DEFAULT_LABEL_CAP: usize = 10;
 /// Default HyperLogLog precision (2^14 registers: 0.81 % standard error).
 pub const DEFAULT_HLL_PRECISION: u8 = 14;
+/// Default number of messages waiting to be counted (serve's statistics
+/// output); beyond, messages are dropped and counted.
+pub const DEFAULT_QUEUE_SIZE: usize = 16_384;
 /// Name of the stream that gathers streams beyond the cap, and of the
 /// `/metrics` label beyond the label cap.
 pub const OTHER_STREAM: &str = "other";
@@ -49,6 +52,11 @@ pub struct StatsConfig {
     /// Domain tables `GET /tables` returns without `more`
     /// (dnstap-receiver's `default-top`).
     pub default_top: Vec<String>,
+    /// Messages waiting for the statistics thread in `serve` (the inputs
+    /// only enqueue); a full queue drops messages and counts them in
+    /// `dnsrecall_stats_output_dropped_total`. Queued messages share the
+    /// inputs' buffers and are not part of `memory_bound`. Default 16384.
+    pub queue_size: usize,
 }
 
 impl Default for StatsConfig {
@@ -76,6 +84,7 @@ impl Default for StatsConfig {
             default_top: ["noerror/query", "nxdomain/response"]
                 .map(String::from)
                 .to_vec(),
+            queue_size: DEFAULT_QUEUE_SIZE,
         }
     }
 }

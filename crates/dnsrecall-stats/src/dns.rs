@@ -2,39 +2,55 @@
 //! the first question, read the way dnstap-receiver reads them (the raw
 //! labels joined with dots, no escaping; a question too short for its type
 //! has type 0).
+//!
+//! Why not `dnsrecall_core::decode::peek_question`: it parses with
+//! `domain` (following compression pointers, rejecting a question that is
+//! cut short) and allocates a `Name` per message, where dnstap-receiver,
+//! whose answers `/counters` and `/tables` reproduce, joins whatever labels
+//! are there and still counts a cut question; it also does not give the
+//! DNS id the latency pairing needs. This reader writes the name into a
+//! buffer the caller reuses, so a message costs no allocation. Type names
+//! are core's ([`dnsrecall_core::Rtype`]).
 
 /// DNS header length.
 pub const HEADER_LEN: usize = 12;
 
-/// What the statistics read from one message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Peek {
+/// Longest name read (longer ones are cut; a DNS name has at most 255
+/// octets on the wire).
+const MAX_NAME_BYTES: usize = 1024;
+
+/// The header fields the statistics read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
     pub id: u16,
     /// Header rcode (4 bits).
     pub rcode: u8,
-    /// First question name, dotted with a trailing dot (`"."` for the root),
-    /// when the header announces a question; labels are read as bytes
-    /// (invalid UTF-8 is dropped, like Python's `errors="ignore"`).
-    pub qname: Option<String>,
+    /// Whether the header announces a question (then the name buffer
+    /// holds its name).
+    pub has_question: bool,
     pub qtype: u16,
 }
 
 /// Reads the header and first question; `None` when shorter than a header.
-pub fn peek(message: &[u8], lowercase: bool) -> Option<Peek> {
+///
+/// The question name goes into `name`, dotted with a trailing dot (`"."`
+/// for the root), lower-cased if asked; labels are read as bytes (see
+/// [`name_text`] for text).
+pub fn peek(message: &[u8], lowercase: bool, name: &mut Vec<u8>) -> Option<Header> {
     let header = message.get(..HEADER_LEN)?;
     let id = u16::from_be_bytes([header[0], header[1]]);
     let rcode = header[3] & 0x0f;
     let qdcount = u16::from_be_bytes([header[4], header[5]]);
+    name.clear();
     if qdcount == 0 {
-        return Some(Peek {
+        return Some(Header {
             id,
             rcode,
-            qname: None,
+            has_question: false,
             qtype: 0,
         });
     }
     let mut rest = &message[HEADER_LEN..];
-    let mut name: Vec<u8> = Vec::with_capacity(64);
     while let Some(&length) = rest.first() {
         if length == 0 {
             break;
@@ -46,7 +62,7 @@ pub fn peek(message: &[u8], lowercase: bool) -> Option<Peek> {
         }
         name.extend_from_slice(label);
         rest = rest.get(1 + length..).unwrap_or_default();
-        if name.len() > 1024 {
+        if name.len() > MAX_NAME_BYTES {
             break;
         }
     }
@@ -58,19 +74,21 @@ pub fn peek(message: &[u8], lowercase: bool) -> Option<Peek> {
     if lowercase {
         name.make_ascii_lowercase();
     }
-    let qname = match String::from_utf8(name) {
-        Ok(text) => text,
-        Err(error) => {
-            let bytes = error.into_bytes();
-            String::from_utf8_lossy(&bytes).replace('\u{fffd}', "")
-        }
-    };
-    Some(Peek {
+    Some(Header {
         id,
         rcode,
-        qname: Some(qname),
+        has_question: true,
         qtype,
     })
+}
+
+/// The name as text: invalid UTF-8 is dropped, like Python's
+/// `errors="ignore"` (borrowed when valid, the usual case).
+pub fn name_text(name: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(name) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => std::borrow::Cow::Owned(String::from_utf8_lossy(name).replace('\u{fffd}', "")),
+    }
 }
 
 /// dnstap-receiver's rcode names (lower-cased for counter names).
@@ -113,16 +131,20 @@ mod tests {
             message.extend_from_slice(label.as_bytes());
         }
         message.extend_from_slice(&[0, 0, 28, 0, 1]);
-        let peek = peek(&message, true).unwrap();
-        assert_eq!(peek.id, 0x1234);
-        assert_eq!(peek.rcode, 3);
-        assert_eq!(peek.qname.as_deref(), Some("www.example.com."));
-        assert_eq!(peek.qtype, 28);
-        assert_eq!(qtype_name(peek.qtype), "AAAA");
+        let mut name = Vec::new();
+        let header = peek(&message, true, &mut name).unwrap();
+        assert_eq!(header.id, 0x1234);
+        assert_eq!(header.rcode, 3);
+        assert!(header.has_question);
+        assert_eq!(name_text(&name), "www.example.com.");
+        assert_eq!(header.qtype, 28);
+        assert_eq!(qtype_name(header.qtype), "AAAA");
         // Too short for the type: type 0, like dnstap-receiver.
         let cut = &message[..message.len() - 1];
-        assert_eq!(super::peek(cut, true).unwrap().qtype, 0);
-        assert!(super::peek(&message[..11], true).is_none());
+        assert_eq!(peek(cut, true, &mut name).unwrap().qtype, 0);
+        assert!(peek(&message[..11], true, &mut name).is_none());
+        // Invalid UTF-8 is dropped, the rest kept.
+        assert_eq!(name_text(b"a\xffb."), "ab.");
         assert_eq!(rcode_name(3), "NXDOMAIN");
     }
 }

@@ -13,7 +13,8 @@
 //! * **latency** ([`latency`]): query/response pairing in a bounded table
 //!   (unmatched responses and unanswered queries counted), a log-scale
 //!   histogram for p50/p95/p99;
-//! * **top-N tables** ([`spacesaving`], [`window`]): TLDs, registered
+//! * **top-N tables** ([`streamsummary`], [`spacesaving`], [`window`]):
+//!   TLDs, registered
 //!   domains (public suffix list), query names by messages, bytes and
 //!   rcode, clients by messages and bytes, qtypes, rcodes; since start and,
 //!   for the global scope, over the last minute and hour;
@@ -21,8 +22,10 @@
 //!   and Prometheus text ([`prometheus`]).
 //!
 //! [`Stats`] is the entry point: `Stats::new(config)`, then
-//! [`Stats::observe`] from every input (it takes `&self`; share it in an
-//! `Arc`), and the report functions from the HTTP side. How the bound is
+//! [`Stats::observe_batch`] (one lock per batch) or [`Stats::observe`] from
+//! whatever sees messages (it takes `&self`; share it in an `Arc`; serve
+//! feeds it from the statistics output's own thread, off the inputs'), and
+//! the report functions from the HTTP side. How the bound is
 //! shared out is [`plan`]'s.
 //!
 //! It must not know where messages come from (sockets, files, protobuf),
@@ -38,6 +41,7 @@ pub mod prometheus;
 pub mod report;
 pub mod scope;
 pub mod spacesaving;
+pub mod streamsummary;
 pub mod window;
 
 use std::hash::BuildHasher;
@@ -67,8 +71,8 @@ pub enum StatsError {
 
 //---- Stats ----
 
-/// The statistics of all streams. Cheap to call from several threads
-/// (one short lock per message).
+/// The statistics of all streams. Callable from several threads (one lock
+/// per batch of messages).
 pub struct Stats {
     config: StatsConfig,
     plan: Plan,
@@ -140,30 +144,71 @@ impl Stats {
 
     /// Counts one message.
     pub fn observe(&self, message: &DnsMessage) {
-        self.observe_at(message, self.now_secs());
+        self.observe_batch(std::slice::from_ref(message));
+    }
+
+    /// Counts messages under one lock: what a caller with many messages at
+    /// hand (the statistics output's worker) should use.
+    pub fn observe_batch(&self, messages: &[DnsMessage]) {
+        self.observe_batch_at(messages, self.now_secs());
     }
 
     /// Counts one message as if seen `now_secs` seconds after start (tests,
     /// replays).
     pub fn observe_at(&self, message: &DnsMessage, now_secs: u64) {
-        let identity = match message.identity.as_deref() {
-            Some(bytes) if !bytes.is_empty() => String::from_utf8_lossy(bytes),
-            _ => std::borrow::Cow::Borrowed("-"),
-        };
-        let peek = message
+        self.observe_batch_at(std::slice::from_ref(message), now_secs);
+    }
+
+    /// Counts messages as if seen `now_secs` seconds after start.
+    pub fn observe_batch_at(&self, messages: &[DnsMessage], now_secs: u64) {
+        let mut name = Vec::with_capacity(256);
+        let mut inner = self.lock();
+        // Consecutive messages mostly come from one stream: its index is
+        // looked up once per run of the same identity.
+        let mut last_stream: Option<(Option<&_>, usize)> = None;
+        for message in messages {
+            let identity = message.identity.as_ref().filter(|i| !i.is_empty());
+            let index = match last_stream {
+                Some((last, index)) if last == identity => index,
+                _ => {
+                    let text = identity.map_or(std::borrow::Cow::Borrowed("-"), |bytes| {
+                        String::from_utf8_lossy(bytes)
+                    });
+                    let index = inner.stream_index(&text, &self.plan);
+                    last_stream = Some((identity, index));
+                    index
+                }
+            };
+            self.observe_locked(&mut inner, index, message, now_secs, &mut name);
+        }
+    }
+
+    /// Counts one message in the global scope and the stream's.
+    fn observe_locked(
+        &self,
+        inner: &mut Inner,
+        stream: usize,
+        message: &DnsMessage,
+        now_secs: u64,
+        name: &mut Vec<u8>,
+    ) {
+        let header = message
             .payload()
-            .and_then(|p| dns::peek(p, self.config.qname_lowercase));
-        let Some(peek) = peek else {
-            let mut inner = self.lock();
+            .and_then(|p| dns::peek(p, self.config.qname_lowercase, name));
+        let Some(header) = header else {
             inner.global.malformed += 1;
-            let index = inner.stream_index(&identity, &self.plan);
-            if let Some((_, scope)) = inner.streams.get_mut(index) {
+            if let Some((_, scope)) = inner.streams.get_mut(stream) {
                 scope.malformed += 1;
             }
             return;
         };
+        let text = if header.has_question {
+            dns::name_text(name)
+        } else {
+            std::borrow::Cow::Borrowed("-")
+        };
         let direction = if message.is_query() { QUERY } else { RESPONSE };
-        let qname = cut(peek.qname.as_deref().unwrap_or("-"));
+        let qname = cut(&text);
         let name_hash = self.hasher.hash_one(qname);
         let tld = tld_of(qname).map(|t| (t, self.hasher.hash_one(t)));
         let registered = if direction == QUERY {
@@ -173,48 +218,39 @@ impl Stats {
             None
         };
         let client = message.query_address;
-        let observation = Observation {
+        let mut observation = Observation {
             direction,
             bytes: message.payload().map_or(0, |p| p.len() as u64),
             transport: scope::transport_index(message.transport),
             family: scope::family_index(message.family),
-            rcode: peek.rcode,
+            rcode: header.rcode,
             qname,
             name_hash,
             tld,
             registered,
             client,
             client_hash: self.hasher.hash_one(client),
-            qtype: if peek.qname.is_some() {
-                u32::from(peek.qtype)
+            qtype: if header.has_question {
+                u32::from(header.qtype)
             } else {
                 NO_QUESTION
             },
             latency: None,
         };
-        let pair_key = match (message.query_address, message.query_port) {
-            (Some(address), Some(port)) if port > 0 => Some((address, port, peek.id)),
-            _ => None,
-        };
-        let event_time = if direction == QUERY {
-            message.query_time
-        } else {
-            message.response_time
-        }
-        .map_or(0, |t| t.as_nanos());
-
-        let mut inner = self.lock();
-        let mut observation = observation;
-        if let Some(key) = pair_key {
+        if let (Some(address), Some(port)) = (message.query_address, message.query_port)
+            && port > 0
+        {
+            let key = (address, port, header.id);
             if direction == QUERY {
-                inner.pairing.query(key, event_time);
+                let time = message.query_time.map_or(0, |t| t.as_nanos());
+                inner.pairing.query(key, time);
             } else {
-                observation.latency = inner.pairing.response(key, event_time);
+                let time = message.response_time.map_or(0, |t| t.as_nanos());
+                observation.latency = inner.pairing.response(key, time);
             }
         }
-        let index = inner.stream_index(&identity, &self.plan);
         record(&mut inner.global, &observation, now_secs);
-        if let Some((_, scope)) = inner.streams.get_mut(index) {
+        if let Some((_, scope)) = inner.streams.get_mut(stream) {
             record(scope, &observation, now_secs);
         }
     }
@@ -251,6 +287,13 @@ impl Stats {
                 .map(|(_, s)| s.used_bytes())
                 .sum::<u64>()
             + (inner.pairing.len() * latency::PAIR_ENTRY_BYTES) as u64
+    }
+
+    /// Keeps the counts still until the returned guard is dropped:
+    /// messages wait meanwhile (in the statistics output's queue). Do not
+    /// ask for a report while holding it (the same lock).
+    pub fn hold(&self) -> impl Drop + '_ {
+        self.lock()
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {

@@ -9,26 +9,45 @@
 //! name and client tables in units: a global since-start table gets 8
 //! units, each window slot 1 unit, a stream's table 2 units.
 
+use std::net::IpAddr;
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::StatsError;
 use crate::config::StatsConfig;
 use crate::latency::{Histogram, PAIR_ENTRY_BYTES};
 use crate::scope::{Scope, ScopeSizes};
+use crate::spacesaving::Counted;
 
 /// Longest key kept in a name table (longer names are cut at a character
 /// boundary; a DNS name has at most 253 characters).
 pub const MAX_KEY_LEN: usize = 255;
-/// An entry's fixed cost: the entry (key pointer, count, error, order,
-/// hash, heap position), its heap slot, the key's reference counts and
-/// allocation header, and the index slot at worst load.
-pub const ENTRY_OVERHEAD: usize = 56 + 4 + 32 + 40;
+/// The hash index's cost per entry at its worst load: hashbrown just after
+/// growing is 7/16 full, a slot is (hash, slot number) plus a control byte.
+const INDEX_BYTES: usize = (std::mem::size_of::<(u64, u32)>() + 1) * 16 / 7 + 1;
+/// What keeps an entry in order: the larger of a heap table's and a
+/// Stream-Summary's cost.
+const ORDER_BYTES: usize =
+    if crate::spacesaving::ORDER_BYTES_PER_ENTRY > crate::streamsummary::ORDER_BYTES_PER_ENTRY {
+        crate::spacesaving::ORDER_BYTES_PER_ENTRY
+    } else {
+        crate::streamsummary::ORDER_BYTES_PER_ENTRY
+    };
+/// A shared name's reference counts and the allocator's rounding.
+const KEY_ALLOCATION_BYTES: usize = 32;
+/// A name entry's fixed cost: the entry (key pointer, count, error, order,
+/// hash), what keeps it in order, its index slot, the key's allocation.
+pub const ENTRY_OVERHEAD: usize =
+    std::mem::size_of::<Counted<Arc<str>>>() + ORDER_BYTES + INDEX_BYTES + KEY_ALLOCATION_BYTES;
 /// A name table entry at worst.
 pub const NAME_ENTRY_BYTES: usize = ENTRY_OVERHEAD + MAX_KEY_LEN;
 /// A client table entry at worst.
-pub const CLIENT_ENTRY_BYTES: usize = 64 + 4 + 40;
+pub const CLIENT_ENTRY_BYTES: usize =
+    std::mem::size_of::<Counted<Option<IpAddr>>>() + ORDER_BYTES + INDEX_BYTES;
 /// A qtype or rcode table entry at worst.
-pub const SMALL_ENTRY_BYTES: usize = 48 + 4 + 40;
+pub const SMALL_ENTRY_BYTES: usize =
+    std::mem::size_of::<Counted<u32>>() + ORDER_BYTES + INDEX_BYTES;
 /// Distinct qtypes a table keeps (exact below that).
 pub const QTYPE_CAPACITY: usize = 256;
 

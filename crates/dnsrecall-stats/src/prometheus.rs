@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 use crate::hll::HyperLogLog;
 use crate::latency::{BUCKET_NAMES, Histogram, PROMETHEUS_BOUNDS};
 use crate::scope::{DIRECTIONS, Direction, FAMILIES, Scope, TRANSPORTS};
+use crate::spacesaving::Tally;
 use crate::{OTHER_STREAM, Stats, dns};
 
 /// Every metric name [`Stats::prometheus`] writes (the Grafana dashboard's

@@ -194,21 +194,15 @@ fn table_answer(scope: &Scope, name: &str, window: Window, now: u64, n: usize) -
     let (kind, direction) = name.split_once('/').unwrap_or((name, ""));
     let d = DIRECTIONS.iter().position(|x| *x == direction).unwrap_or(0);
     let names = |table: &Windowed<Arc<str>>| render(table.top(window, now, n)?, |k| k.to_string());
+    let address =
+        |ip: &Option<std::net::IpAddr>| ip.map_or_else(|| "-".to_string(), |ip| ip.to_string());
     match kind {
         "tlds" => names(&scope.tlds[d]),
         "registered_domains" => names(&scope.registered),
         "qnames" => names(&scope.qname_hits[d]),
-        "qname_bytes" => names(&scope.qname_bytes[d]),
-        "clients" | "client_bytes" => {
-            let table = if kind == "clients" {
-                &scope.client_hits
-            } else {
-                &scope.client_bytes
-            };
-            render(table.top(window, now, n)?, |ip| {
-                ip.map_or_else(|| "-".to_string(), |ip| ip.to_string())
-            })
-        }
+        "qname_bytes" => render(scope.qname_bytes[d].top(window, now, n)?, |k| k.to_string()),
+        "clients" => render(scope.client_hits.top(window, now, n)?, address),
+        "client_bytes" => render(scope.client_bytes.top(window, now, n)?, address),
         "qtypes" => render(scope.qtypes[d].top(window, now, n)?, |k| {
             qtype_label(*k).to_ascii_uppercase()
         }),

@@ -8,7 +8,12 @@ use dnsrecall_core::message::{Family, Transport};
 use crate::hll::HyperLogLog;
 use crate::latency::{BUCKET_NAMES, Histogram};
 use crate::plan::Plan;
+use crate::spacesaving::{SpaceSaving, Tally};
 use crate::window::Windowed;
+
+/// A table by bytes: any weight, so a heap ([`SpaceSaving`]), since start
+/// only.
+pub type ByBytes<K> = Windowed<K, SpaceSaving<K>>;
 
 /// Direction index: 0 queries, 1 responses.
 pub const QUERY: usize = 0;
@@ -131,13 +136,13 @@ pub struct Scope {
     /// Query names by messages, per direction.
     pub qname_hits: [Windowed<Arc<str>>; 2],
     /// Query names by bytes, per direction (since start only).
-    pub qname_bytes: [Windowed<Arc<str>>; 2],
+    pub qname_bytes: [ByBytes<Arc<str>>; 2],
     /// Query names per rcode of [`RCODE_TABLES`], per direction.
     pub qname_rcodes: [[Windowed<Arc<str>>; 4]; 2],
     /// Clients (initiator addresses, `None` when unknown) by messages.
     pub client_hits: Windowed<Option<IpAddr>>,
     /// Clients by bytes (since start only).
-    pub client_bytes: Windowed<Option<IpAddr>>,
+    pub client_bytes: ByBytes<Option<IpAddr>>,
     /// Query types per direction.
     pub qtypes: [Windowed<QtypeKey>; 2],
     /// Rcodes per direction.
@@ -160,8 +165,8 @@ impl Scope {
         let clients = || Windowed::new(sizes.client_capacity, sizes.slot_client_capacity);
         // Tables by bytes are kept since start only: two fewer windowed
         // updates per message.
-        let names_since_start = || Windowed::new(sizes.name_capacity, None);
-        let clients_since_start = || Windowed::new(sizes.client_capacity, None);
+        let names_since_start = || ByBytes::new(sizes.name_capacity, None);
+        let clients_since_start = || ByBytes::new(sizes.client_capacity, None);
         let windows = sizes.slot_name_capacity.is_some();
         let qtypes = || Windowed::new(plan.qtype_capacity, windows.then_some(plan.qtype_capacity));
         let rcodes = || Windowed::new(16, windows.then_some(16));
@@ -188,13 +193,12 @@ impl Scope {
         }
     }
 
-    /// Every name-keyed table.
+    /// Every name-keyed table of unit weight.
     pub fn name_tables(&self) -> impl Iterator<Item = &Windowed<Arc<str>>> {
         self.tlds
             .iter()
             .chain(std::iter::once(&self.registered))
             .chain(self.qname_hits.iter())
-            .chain(self.qname_bytes.iter())
             .chain(self.qname_rcodes.iter().flatten())
     }
 
@@ -205,17 +209,17 @@ impl Scope {
             + std::mem::size_of::<Scope>() as u64;
         for table in self.name_tables() {
             for sketch in table.tables() {
-                bytes += sketch
-                    .entries()
-                    .map(|e| (crate::plan::ENTRY_OVERHEAD + e.key.len()) as u64)
-                    .sum::<u64>();
+                bytes += key_bytes(sketch.entries());
             }
         }
-        for table in [&self.client_hits, &self.client_bytes] {
+        for table in &self.qname_bytes {
             for sketch in table.tables() {
-                bytes += (sketch.len() * crate::plan::CLIENT_ENTRY_BYTES) as u64;
+                bytes += key_bytes(sketch.entries());
             }
         }
+        let clients = self.client_hits.tables().map(Tally::len).sum::<usize>()
+            + self.client_bytes.tables().map(Tally::len).sum::<usize>();
+        bytes += (clients * crate::plan::CLIENT_ENTRY_BYTES) as u64;
         for table in &self.qtypes {
             for sketch in table.tables() {
                 bytes += (sketch.len() * crate::plan::SMALL_ENTRY_BYTES) as u64;
@@ -229,13 +233,16 @@ impl Scope {
         let names: usize = self
             .name_tables()
             .flat_map(|t| t.tables())
-            .map(|s| s.len())
-            .sum();
-        let clients: usize = [&self.client_hits, &self.client_bytes]
-            .into_iter()
-            .flat_map(|t| t.tables())
-            .map(|s| s.len())
-            .sum();
+            .map(Tally::len)
+            .sum::<usize>()
+            + self
+                .qname_bytes
+                .iter()
+                .flat_map(|t| t.tables())
+                .map(Tally::len)
+                .sum::<usize>();
+        let clients = self.client_hits.tables().map(Tally::len).sum::<usize>()
+            + self.client_bytes.tables().map(Tally::len).sum::<usize>();
         (names + clients) as u64
     }
 
@@ -252,16 +259,23 @@ impl Scope {
             .iter_mut()
             .chain(std::iter::once(&mut self.registered))
             .chain(self.qname_hits.iter_mut())
-            .chain(self.qname_bytes.iter_mut())
             .chain(self.qname_rcodes.iter_mut().flatten())
         {
             table.clear();
         }
+        self.qname_bytes.iter_mut().for_each(ByBytes::clear);
         self.client_hits.clear();
         self.client_bytes.clear();
         self.qtypes.iter_mut().for_each(Windowed::clear);
         self.rcodes.iter_mut().for_each(Windowed::clear);
     }
+}
+
+/// Bytes of name-table entries: the fixed cost and the key.
+fn key_bytes<'a>(entries: impl Iterator<Item = &'a crate::spacesaving::Counted<Arc<str>>>) -> u64 {
+    entries
+        .map(|e| (crate::plan::ENTRY_OVERHEAD + e.key.len()) as u64)
+        .sum()
 }
 
 /// Transport index of [`TRANSPORTS`].

@@ -8,8 +8,11 @@
 //! `count - error` below it. While the table has never been full, every count
 //! is exact ([`SpaceSaving::exact`]).
 //!
-//! The minimum is kept at the root of an indexed binary min-heap, so an
-//! update is `O(log capacity)`. Keys are located by their 64-bit hash (the
+//! This module has the [`Tally`] interface both implementations share and
+//! the one for tables of any weight (bytes): the minimum is kept at the
+//! root of an indexed binary min-heap, so an update is `O(log capacity)`.
+//! Tables of unit weight use [`crate::streamsummary::StreamSummary`]
+//! (`O(1)`). Keys are located by their 64-bit hash (the
 //! caller hashes once and updates several tables); two keys with the same
 //! 64-bit hash would share a slot, which at the table sizes used here has
 //! a probability far below the sketches' own error.
@@ -27,15 +30,62 @@ pub struct Counted<K> {
     /// Order of first monitoring, to break ties like an insertion-ordered
     /// counter does.
     pub seq: u64,
-    hash: u64,
-    /// Where this slot sits in the heap.
-    position: u32,
+    pub(crate) hash: u64,
 }
 
 impl<K> Counted<K> {
     /// The key's 64-bit hash.
     pub fn hash(&self) -> u64 {
         self.hash
+    }
+}
+
+/// What a Space-Saving table offers, whatever keeps its minimum.
+pub trait Tally<K>: Sized {
+    /// An empty table holding at most `capacity` keys (at least 1).
+    fn with_capacity(capacity: usize) -> Self;
+    /// Adds `weight` to the key with this hash; `key` builds the key only
+    /// when it must be stored.
+    fn add(&mut self, hash: u64, weight: u64, key: impl FnOnce() -> K);
+    /// Every entry (unordered).
+    fn entries(&self) -> std::slice::Iter<'_, Counted<K>>;
+    /// The entry of a key hash, if monitored.
+    fn get(&self, hash: u64) -> Option<&Counted<K>>;
+    /// Most keys held.
+    fn capacity(&self) -> usize;
+    /// Sum of all weights added.
+    fn total(&self) -> u64;
+    /// Keys replaced so far.
+    fn evictions(&self) -> u64;
+    /// The smallest count held when full (the bound on any unlisted key's
+    /// weight), else 0.
+    fn floor(&self) -> u64;
+    /// Forgets everything (keeps the capacity).
+    fn clear(&mut self);
+
+    /// Keys held now.
+    fn len(&self) -> usize {
+        self.entries().len()
+    }
+
+    /// Whether nothing was counted.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether every count is exact (no key was ever replaced).
+    fn exact(&self) -> bool {
+        self.evictions() == 0
+    }
+
+    /// The entries, heaviest first; ties in order of first monitoring.
+    fn top(&self, n: usize) -> Vec<Counted<K>>
+    where
+        K: Clone,
+    {
+        let mut entries: Vec<&Counted<K>> = self.entries().collect();
+        entries.sort_by(|a, b| b.count.cmp(&a.count).then(a.seq.cmp(&b.seq)));
+        entries.into_iter().take(n).cloned().collect()
     }
 }
 
@@ -70,15 +120,22 @@ impl std::hash::Hasher for Premixed {
     }
 }
 
-/// A Space-Saving table.
+/// Bytes a [`SpaceSaving`] entry costs besides the entry and its index
+/// slot: its heap item and heap position.
+pub const ORDER_BYTES_PER_ENTRY: usize =
+    std::mem::size_of::<(u64, std::cmp::Reverse<u64>, u32)>() + std::mem::size_of::<u32>();
+
+/// A Space-Saving table of any weight, its minimum at a heap's root.
 ///
 /// Entries live in `slots` and never move; the heap orders slot numbers
-/// and each slot remembers its heap position, so re-ordering costs no
-/// hashing.
+/// and `positions` remembers where each slot sits in it, so re-ordering
+/// costs no hashing.
 #[derive(Clone, Debug)]
 pub struct SpaceSaving<K> {
     capacity: usize,
     slots: Vec<Counted<K>>,
+    /// Heap position of each slot.
+    positions: Vec<u32>,
     /// (count, newest-first order, slot): the ordering key inline, so a
     /// sift reads contiguous memory.
     heap: Vec<(u64, std::cmp::Reverse<u64>, u32)>,
@@ -88,12 +145,12 @@ pub struct SpaceSaving<K> {
     next_seq: u64,
 }
 
-impl<K: Clone> SpaceSaving<K> {
-    /// An empty table holding at most `capacity` keys (at least 1).
-    pub fn new(capacity: usize) -> SpaceSaving<K> {
+impl<K> Tally<K> for SpaceSaving<K> {
+    fn with_capacity(capacity: usize) -> SpaceSaving<K> {
         SpaceSaving {
             capacity: capacity.clamp(1, u32::MAX as usize),
             slots: Vec::new(),
+            positions: Vec::new(),
             heap: Vec::new(),
             index: HashMap::with_hasher(PremixedState),
             total: 0,
@@ -102,57 +159,15 @@ impl<K: Clone> SpaceSaving<K> {
         }
     }
 
-    /// Most keys held.
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    /// Keys held now.
-    pub fn len(&self) -> usize {
-        self.slots.len()
-    }
-
-    /// Whether nothing was counted.
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
-    }
-
-    /// Sum of all weights added.
-    pub fn total(&self) -> u64 {
-        self.total
-    }
-
-    /// Keys replaced so far.
-    pub fn evictions(&self) -> u64 {
-        self.evictions
-    }
-
-    /// Whether every count is exact (no key was ever replaced).
-    pub fn exact(&self) -> bool {
-        self.evictions == 0
-    }
-
-    /// The smallest count held when full (the bound on any unlisted key's
-    /// weight), else 0.
-    pub fn floor(&self) -> u64 {
-        if self.slots.len() >= self.capacity {
-            self.heap.first().map_or(0, |item| item.0)
-        } else {
-            0
-        }
-    }
-
-    /// Adds `weight` to the key with this hash; `key` builds the key only
-    /// when it must be stored.
-    pub fn add(&mut self, hash: u64, weight: u64, key: impl FnOnce() -> K) {
+    fn add(&mut self, hash: u64, weight: u64, key: impl FnOnce() -> K) {
         self.total = self.total.saturating_add(weight);
         if let Some(&slot) = self.index.get(&hash) {
             let Some(entry) = self.slots.get_mut(slot as usize) else {
                 return;
             };
             entry.count = entry.count.saturating_add(weight);
-            let position = entry.position as usize;
             let count = entry.count;
+            let position = self.positions[slot as usize] as usize;
             if let Some(item) = self.heap.get_mut(position) {
                 item.0 = count;
             }
@@ -171,6 +186,7 @@ impl<K: Clone> SpaceSaving<K> {
                     .max(8)
                     .min(self.capacity - self.slots.len());
                 self.slots.reserve_exact(more);
+                self.positions.reserve_exact(more);
                 self.heap.reserve_exact(more);
             }
             let slot = self.slots.len() as u32;
@@ -181,8 +197,8 @@ impl<K: Clone> SpaceSaving<K> {
                 error: 0,
                 seq,
                 hash,
-                position,
             });
+            self.positions.push(position);
             self.heap.push((weight, std::cmp::Reverse(seq), slot));
             self.index.insert(hash, slot);
             self.sift_up(position as usize);
@@ -204,7 +220,6 @@ impl<K: Clone> SpaceSaving<K> {
             error: floor,
             seq,
             hash,
-            position: 0,
         };
         self.heap[0] = (floor.saturating_add(weight), std::cmp::Reverse(seq), slot);
         self.index.remove(&old_hash);
@@ -212,35 +227,48 @@ impl<K: Clone> SpaceSaving<K> {
         self.sift_down(0);
     }
 
-    /// The entries, heaviest first; ties in order of first monitoring.
-    pub fn top(&self, n: usize) -> Vec<Counted<K>> {
-        let mut entries: Vec<&Counted<K>> = self.slots.iter().collect();
-        entries.sort_by(|a, b| b.count.cmp(&a.count).then(a.seq.cmp(&b.seq)));
-        entries.into_iter().take(n).cloned().collect()
-    }
-
-    /// Every entry (unordered).
-    pub fn entries(&self) -> impl Iterator<Item = &Counted<K>> {
+    fn entries(&self) -> std::slice::Iter<'_, Counted<K>> {
         self.slots.iter()
     }
 
-    /// The entry of a key hash, if monitored.
-    pub fn get(&self, hash: u64) -> Option<&Counted<K>> {
+    fn get(&self, hash: u64) -> Option<&Counted<K>> {
         self.index
             .get(&hash)
             .and_then(|&s| self.slots.get(s as usize))
     }
 
-    /// Forgets everything (keeps the capacity).
-    pub fn clear(&mut self) {
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn total(&self) -> u64 {
+        self.total
+    }
+
+    fn evictions(&self) -> u64 {
+        self.evictions
+    }
+
+    fn floor(&self) -> u64 {
+        if self.slots.len() >= self.capacity {
+            self.heap.first().map_or(0, |item| item.0)
+        } else {
+            0
+        }
+    }
+
+    fn clear(&mut self) {
         self.slots.clear();
+        self.positions.clear();
         self.heap.clear();
         self.index.clear();
         self.total = 0;
         self.evictions = 0;
         self.next_seq = 0;
     }
+}
 
+impl<K> SpaceSaving<K> {
     /// Heap order: smaller count first; on ties the older key sits above,
     /// so the newest of the smallest is replaced first.
     fn less(&self, a: usize, b: usize) -> bool {
@@ -254,9 +282,9 @@ impl<K: Clone> SpaceSaving<K> {
         self.heap.swap(a, b);
         for position in [a, b] {
             if let Some(&(_, _, slot)) = self.heap.get(position)
-                && let Some(entry) = self.slots.get_mut(slot as usize)
+                && let Some(p) = self.positions.get_mut(slot as usize)
             {
-                entry.position = position as u32;
+                *p = position as u32;
             }
         }
     }
@@ -306,7 +334,7 @@ mod tests {
 
     #[test]
     fn exact_until_full_then_bounded() {
-        let mut table = SpaceSaving::new(8);
+        let mut table = SpaceSaving::with_capacity(8);
         for key in [3u64, 1, 3, 2, 3, 1] {
             table.add(hash(key), 1, || key);
         }
@@ -315,7 +343,7 @@ mod tests {
         assert_eq!(top, vec![(3, 3), (1, 2), (2, 1)]);
 
         // A skewed stream over many keys: heavy keys stay, counts bounded.
-        let mut table = SpaceSaving::new(50);
+        let mut table = SpaceSaving::with_capacity(50);
         let mut truth: StdMap<u64, u64> = StdMap::new();
         let mut state = 12345u64;
         for _ in 0..100_000 {

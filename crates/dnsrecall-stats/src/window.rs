@@ -5,10 +5,15 @@
 //! [`SpaceSaving`] table of its own; a slot is cleared when time comes back
 //! to it. "Last minute" merges the current slot with the five before it, so
 //! it covers between 50 and 60 seconds (the last hour: 50 to 60 minutes).
+//!
+//! The tables are [`StreamSummary`]s (unit weights, `O(1)` updates) unless
+//! the type says otherwise: tables by bytes are
+//! `Windowed<K, SpaceSaving<K>>`, kept since start only.
 
 use serde::Serialize;
 
-use crate::spacesaving::SpaceSaving;
+use crate::spacesaving::Tally;
+use crate::streamsummary::StreamSummary;
 
 /// Which span of time a table answer covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -41,22 +46,28 @@ const MINUTE_SLOT_SECS: u64 = 10;
 const HOUR_SLOT_SECS: u64 = 600;
 
 #[derive(Clone, Debug)]
-struct Ring<K> {
+struct Ring<T> {
     slot_secs: u64,
     epochs: [u64; SLOTS],
-    tables: Vec<SpaceSaving<K>>,
+    tables: Vec<T>,
 }
 
-impl<K: Clone> Ring<K> {
-    fn new(slot_secs: u64, capacity: usize) -> Ring<K> {
+impl<T> Ring<T> {
+    fn new<K>(slot_secs: u64, capacity: usize) -> Ring<T>
+    where
+        T: Tally<K>,
+    {
         Ring {
             slot_secs,
             epochs: [u64::MAX; SLOTS],
-            tables: (0..SLOTS).map(|_| SpaceSaving::new(capacity)).collect(),
+            tables: (0..SLOTS).map(|_| T::with_capacity(capacity)).collect(),
         }
     }
 
-    fn slot(&mut self, now_secs: u64) -> Option<&mut SpaceSaving<K>> {
+    fn slot<K>(&mut self, now_secs: u64) -> Option<&mut T>
+    where
+        T: Tally<K>,
+    {
         let epoch = now_secs / self.slot_secs;
         let index = (epoch % SLOTS as u64) as usize;
         let table = self.tables.get_mut(index)?;
@@ -67,7 +78,7 @@ impl<K: Clone> Ring<K> {
         Some(table)
     }
 
-    fn live(&self, now_secs: u64) -> impl Iterator<Item = &SpaceSaving<K>> {
+    fn live(&self, now_secs: u64) -> impl Iterator<Item = &T> {
         let current = now_secs / self.slot_secs;
         self.tables
             .iter()
@@ -102,19 +113,25 @@ pub struct Top<K> {
 
 /// A table kept since start and, optionally, over the last minute and hour.
 #[derive(Clone, Debug)]
-pub struct Windowed<K> {
-    since_start: SpaceSaving<K>,
-    rings: Option<Box<[Ring<K>; 2]>>,
+pub struct Windowed<K, T = StreamSummary<K>> {
+    since_start: T,
+    rings: Option<Box<[Ring<T>; 2]>>,
+    key: std::marker::PhantomData<fn() -> K>,
 }
 
-impl<K: Clone> Windowed<K> {
+impl<K: Clone, T: Tally<K>> Windowed<K, T> {
     /// `capacity` keys since start; `slot_capacity` per window slot, or no
     /// windows when `None`.
-    pub fn new(capacity: usize, slot_capacity: Option<usize>) -> Windowed<K> {
+    pub fn new(capacity: usize, slot_capacity: Option<usize>) -> Windowed<K, T> {
         Windowed {
-            since_start: SpaceSaving::new(capacity),
-            rings: slot_capacity
-                .map(|c| Box::new([Ring::new(MINUTE_SLOT_SECS, c), Ring::new(HOUR_SLOT_SECS, c)])),
+            key: std::marker::PhantomData,
+            since_start: T::with_capacity(capacity),
+            rings: slot_capacity.map(|c| {
+                Box::new([
+                    Ring::new::<K>(MINUTE_SLOT_SECS, c),
+                    Ring::new::<K>(HOUR_SLOT_SECS, c),
+                ])
+            }),
         }
     }
 
@@ -122,7 +139,7 @@ impl<K: Clone> Windowed<K> {
         self.since_start.add(hash, weight, &key);
         if let Some(rings) = self.rings.as_mut() {
             for ring in rings.iter_mut() {
-                if let Some(slot) = ring.slot(now_secs) {
+                if let Some(slot) = ring.slot::<K>(now_secs) {
                     slot.add(hash, weight, &key);
                 }
             }
@@ -134,12 +151,12 @@ impl<K: Clone> Windowed<K> {
     }
 
     /// The since-start table.
-    pub fn since_start(&self) -> &SpaceSaving<K> {
+    pub fn since_start(&self) -> &T {
         &self.since_start
     }
 
     /// Every table held (for memory accounting).
-    pub fn tables(&self) -> impl Iterator<Item = &SpaceSaving<K>> {
+    pub fn tables(&self) -> impl Iterator<Item = &T> {
         std::iter::once(&self.since_start).chain(
             self.rings
                 .iter()
@@ -179,7 +196,7 @@ impl<K: Clone> Windowed<K> {
         if let Some(rings) = self.rings.as_mut() {
             for ring in rings.iter_mut() {
                 ring.epochs = [u64::MAX; SLOTS];
-                ring.tables.iter_mut().for_each(SpaceSaving::clear);
+                ring.tables.iter_mut().for_each(T::clear);
             }
         }
     }
@@ -187,7 +204,7 @@ impl<K: Clone> Windowed<K> {
 
 /// Sums several tables: a key missing from a full table may have weighed
 /// up to that table's floor there, which widens its error.
-fn merge<K: Clone>(tables: Vec<&SpaceSaving<K>>, n: usize) -> Top<K> {
+fn merge<K: Clone, T: Tally<K>>(tables: Vec<&T>, n: usize) -> Top<K> {
     let mut merged: hashbrown::HashMap<u64, (K, u64, u64, u64)> = hashbrown::HashMap::new();
     let mut order = 0u64;
     for table in &tables {
@@ -232,6 +249,13 @@ mod tests {
     #[test]
     fn windows_forget_old_slots() {
         let mut table: Windowed<&'static str> = Windowed::new(16, Some(16));
+        check_windows(&mut table);
+        let mut heap: Windowed<&'static str, crate::spacesaving::SpaceSaving<_>> =
+            Windowed::new(16, Some(16));
+        check_windows(&mut heap);
+    }
+
+    fn check_windows<T: Tally<&'static str>>(table: &mut Windowed<&'static str, T>) {
         table.add(0, 1, 1, || "old");
         table.add(0, 1, 1, || "old");
         table.add(65, 2, 1, || "new");

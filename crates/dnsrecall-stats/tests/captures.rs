@@ -363,18 +363,7 @@ fn memory_stays_within_the_bound_and_heavy_hitters_survive() {
     .into_iter()
     .find(|m| m.is_query())
     .expect("a query");
-    let query = |name: &str, client: u32| -> DnsMessage {
-        let mut wire = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-        for label in name.split('.') {
-            wire.push(label.len() as u8);
-            wire.extend_from_slice(label.as_bytes());
-        }
-        wire.extend_from_slice(&[0, 0, 1, 0, 1]);
-        let mut m = template.clone();
-        m.query_message = Some(wire.into());
-        m.query_address = Some(IpAddr::from(client.to_be_bytes()));
-        m
-    };
+    let query = |name: &str, client: u32| common::query_from(&template, name, client);
     let heavy = query("heavy.example.com", 1);
     for i in 0..200_000u32 {
         stats.observe_at(&query(&format!("n{i}.unique-{i}.example.net"), i), 0);

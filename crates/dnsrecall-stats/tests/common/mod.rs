@@ -16,40 +16,73 @@ use dnsrecall_core::message::{
 use dnsrecall_dnstap::framestream::FileReader;
 use dnsrecall_dnstap::proto::{SocketFamily, decode_dnstap};
 
+/// Every data frame of a Frame Streams file.
+pub fn dnstap_frames(path: &Path) -> Vec<Bytes> {
+    let file = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = FileReader::new(BufReader::new(file));
+    let mut frames = Vec::new();
+    while let Some(frame) = reader.next_data().expect("frame") {
+        frames.push(frame);
+    }
+    frames
+}
+
+/// One dnstap frame as the dnstap input makes it a message, field by
+/// field; `None` for a frame without a message.
+pub fn message_from_frame(frame: Bytes) -> Option<DnsMessage> {
+    let tap = decode_dnstap(frame.clone()).expect("dnstap protobuf");
+    let m = tap.message.as_ref()?;
+    let time =
+        |sec: Option<u64>, nsec: Option<u32>| sec.map(|s| Timestamp::new(s, nsec.unwrap_or(0)));
+    Some(DnsMessage {
+        kind: MessageKind::from_value(m.r#type),
+        identity: tap.identity.clone(),
+        version: tap.version.clone(),
+        family: m.family().map(|f| match f {
+            SocketFamily::Inet => Family::Inet,
+            SocketFamily::Inet6 => Family::Inet6,
+        }),
+        transport: m.socket_protocol.and_then(Transport::from_value),
+        query_address: m.query_ip(),
+        query_port: m.query_port.and_then(|p| u16::try_from(p).ok()),
+        response_address: m.response_ip(),
+        response_port: m.response_port.and_then(|p| u16::try_from(p).ok()),
+        query_time: time(m.query_time_sec, m.query_time_nsec),
+        response_time: time(m.response_time_sec, m.response_time_nsec),
+        query_zone: m.query_zone.clone(),
+        query_message: m.query_message.clone(),
+        response_message: m.response_message.clone(),
+        origin: Origin::Dnstap { frame },
+    })
+}
+
 /// Every frame of a dnstap file, as messages.
 pub fn dnstap_messages(path: &Path) -> Vec<DnsMessage> {
-    let file = File::open(path).expect("dnstap file");
-    let mut reader = FileReader::new(BufReader::new(file));
-    let mut messages = Vec::new();
-    while let Some(frame) = reader.next_data().expect("frame") {
-        let tap = decode_dnstap(frame.clone()).expect("dnstap protobuf");
-        let Some(m) = tap.message.as_ref() else {
-            continue;
-        };
-        let time =
-            |sec: Option<u64>, nsec: Option<u32>| sec.map(|s| Timestamp::new(s, nsec.unwrap_or(0)));
-        messages.push(DnsMessage {
-            kind: MessageKind::from_value(m.r#type),
-            identity: tap.identity.clone(),
-            version: tap.version.clone(),
-            family: m.family().map(|f| match f {
-                SocketFamily::Inet => Family::Inet,
-                SocketFamily::Inet6 => Family::Inet6,
-            }),
-            transport: m.socket_protocol.and_then(Transport::from_value),
-            query_address: m.query_ip(),
-            query_port: m.query_port.and_then(|p| u16::try_from(p).ok()),
-            response_address: m.response_ip(),
-            response_port: m.response_port.and_then(|p| u16::try_from(p).ok()),
-            query_time: time(m.query_time_sec, m.query_time_nsec),
-            response_time: time(m.response_time_sec, m.response_time_nsec),
-            query_zone: m.query_zone.clone(),
-            query_message: m.query_message.clone(),
-            response_message: m.response_message.clone(),
-            origin: Origin::Dnstap { frame },
-        });
+    dnstap_frames(path)
+        .into_iter()
+        .filter_map(message_from_frame)
+        .collect()
+}
+
+/// A query's wire form: id 1, RD, one question `name` type A.
+pub fn query_wire(name: &str) -> Vec<u8> {
+    let mut wire = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        wire.push(label.len() as u8);
+        wire.extend_from_slice(label.as_bytes());
     }
-    messages
+    wire.extend_from_slice(&[0, 0, 1, 0, 1]);
+    wire
+}
+
+/// `template` made a client query for `name` from `client`.
+pub fn query_from(template: &DnsMessage, name: &str, client: u32) -> DnsMessage {
+    let mut message = template.clone();
+    message.kind = MessageKind::Known(MessageType::ClientQuery);
+    message.query_message = Some(query_wire(name).into());
+    message.response_message = None;
+    message.query_address = Some(std::net::IpAddr::from(client.to_be_bytes()));
+    message
 }
 
 /// Every DNS message of a capture file.

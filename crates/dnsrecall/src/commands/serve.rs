@@ -48,7 +48,9 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
                     dnsrecall_stats::Stats::new(stats_config.clone())
                         .context("invalid [stats] configuration")?,
                 );
-                let output = dnsrecall_ingest::outputs::stats::StatsOutput::new(stats.clone());
+                let output =
+                    dnsrecall_ingest::outputs::stats::StatsOutput::start(stats.clone(), &metrics)
+                        .context("cannot start the statistics thread")?;
                 if outputs.push(Box::new(output)).is_err() {
                     bail!("internal error: message outputs shared before statistics were added");
                 }
