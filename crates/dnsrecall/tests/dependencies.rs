@@ -86,6 +86,8 @@ fn crate_dependency_rules_hold() {
                 "dnsrecall-pipeline",
                 "dnsrecall-metrics",
                 "dnsrecall-stats",
+                // The D4 queue and COF websocket inputs wrap its readers.
+                "dnsrecall-redis",
             ],
         ),
     ];
