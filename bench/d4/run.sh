@@ -23,7 +23,8 @@ ref_lines="${2:-20000}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dnsrecall-target}"
 nice cargo build -q --release -p dnsrecall-redis --example d4_bench
 bench="$CARGO_TARGET_DIR/release/examples/d4_bench"
-if [ -z "${DNSRECALL_BIN:-}" ]; then
+serve_part="${D4_BENCH_SERVE:-1}"   # 0 skips part 4 (no dnsrecall release build)
+if [ "$serve_part" = 1 ] && [ -z "${DNSRECALL_BIN:-}" ]; then
   nice cargo build -q --release -p dnsrecall
   DNSRECALL_BIN="$CARGO_TARGET_DIR/release/dnsrecall"
 fi
@@ -51,17 +52,27 @@ get() { grep "^$1=" | cut -d= -f2; }
 set_rate="$(redis-benchmark -p "$pdns_port" -t set -n 1000000 -P 64 -r 1000000 -q --csv | tail -1 | cut -d, -f2 | tr -d '"')"
 redis-cli -p "$pdns_port" flushall >/dev/null
 
+# Server time per record: INFO commandstats usec of EVALSHA, which holds
+# everything the batch script runs (the commands a script calls are also
+# counted under their own names, so summing every command would count
+# them twice); the per-batch totals outside the script are negligible.
+server_usec() { redis-cli -p "$pdns_port" info commandstats | tr -d '\r' \
+  | sed -n 's/^cmdstat_evalsha:.*usec=\([0-9]*\),.*/\1/p' | awk '{s+=$1} END {print s+0}'; }
+redis-cli -p "$pdns_port" config resetstat >/dev/null
 store_out="$("$bench" store "redis://127.0.0.1:$pdns_port/0" "$records")"
 store_rate="$(echo "$store_out" | get records_per_sec)"
 store_bytes="$(echo "$store_out" | get bytes_per_record)"
+store_usec="$(python3 -c "print(f'{$(server_usec)/$records:.1f}')")"
 redis-cli -p "$pdns_port" flushall >/dev/null
 
 queue_out="$("$bench" queue "redis://127.0.0.1:$d4_port/2" "redis://127.0.0.1:$pdns_port/0" "$records")"
 queue_rate="$(echo "$queue_out" | get lines_per_sec)"
 redis-cli -p "$pdns_port" flushall >/dev/null
 redis-cli -p "$d4_port" flushall >/dev/null
+redis-cli -p "$pdns_port" config resetstat >/dev/null
 queue_real_out="$("$bench" queue "redis://127.0.0.1:$d4_port/2" "redis://127.0.0.1:$pdns_port/0" "$records" realistic)"
 queue_real_rate="$(echo "$queue_real_out" | get lines_per_sec)"
+queue_real_usec="$(python3 -c "print(f'{$(server_usec)/$records:.1f}')")"
 redis-cli -p "$pdns_port" flushall >/dev/null
 redis-cli -p "$d4_port" flushall >/dev/null
 
@@ -94,10 +105,13 @@ serve_rate() { # STORE_KIND MODE -> lines/s
   redis-cli -p "$d4_port" flushall >/dev/null
   python3 -c "print(round($records/($end-$start)))"
 }
-serve_redis_distinct="$(serve_rate redis distinct)"
-serve_redis_real="$(serve_rate redis realistic)"
-serve_rocks_distinct="$(serve_rate rocksdb distinct)"
-serve_rocks_real="$(serve_rate rocksdb realistic)"
+serve_redis_distinct=- serve_redis_real=- serve_rocks_distinct=- serve_rocks_real=-
+if [ "$serve_part" = 1 ]; then
+  serve_redis_distinct="$(serve_rate redis distinct)"
+  serve_redis_real="$(serve_rate redis realistic)"
+  serve_rocks_distinct="$(serve_rate rocksdb distinct)"
+  serve_rocks_real="$(serve_rate rocksdb realistic)"
+fi
 
 # A Redis Cluster of three masters (no replicas) on the same machine: the
 # per-key write path (a record's keys live in different slots).
@@ -133,9 +147,9 @@ mkdir -p "$run_dir"
 echo "command: bench/d4/run.sh $records $ref_lines   ($(date -u +%FT%TZ), load: $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "redis $(redis-server --version | awk '{print $3}'), $(nproc) cores, records=$records ref_lines=$ref_lines"
 echo "reference redis-benchmark SET -P 64:      ${set_rate} commands/s"
-echo "RedisStore write:                         ${store_rate} records/s ($(python3 -c "print(round($store_rate*5))") commands/s, $(ratio "$store_rate*5" "$set_rate") of SET rate)"
+echo "RedisStore write:                         ${store_rate} records/s ($(python3 -c "print(round($store_rate*5))") commands/s, $(ratio "$store_rate*5" "$set_rate") of SET rate), server ${store_usec} us/record"
 echo "RedisStore write, 3-master cluster:       ${cluster_rate} records/s ($((records / 4)) records, per-key commands)"
-echo "D4 queue -> RedisStore:                   ${queue_rate} lines/s (distinct lines), ${queue_real_rate} lines/s (realistic: N/10 records, skewed)"
+echo "D4 queue -> RedisStore:                   ${queue_rate} lines/s (distinct lines), ${queue_real_rate} lines/s (realistic: N/10 records, skewed; store server ${queue_real_usec} us/line)"
 echo "serve [[inputs]] d4 -> redis store:       ${serve_redis_distinct} lines/s distinct, ${serve_redis_real} lines/s realistic"
 echo "serve [[inputs]] d4 -> rocksdb store:     ${serve_rocks_distinct} lines/s distinct, ${serve_rocks_real} lines/s realistic"
 echo "D4 pdns-ingestion.py loop (reference):    ${ref_rate} lines/s  -> ours x$(ratio "$queue_rate" "$ref_rate")"
