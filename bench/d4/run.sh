@@ -8,8 +8,14 @@
 #   2. D4 queue -> parse -> RedisStore -> commit, lines/s, vs D4's own
 #      pdns-ingestion.py loop (re-implemented from the reference, redis-py)
 #      on the same lines;
-#   3. Redis memory per distinct record, ours vs D4's writes.
+#   3. Redis memory per distinct record, ours vs D4's writes;
+#   4. the `d4` input of `dnsrecall serve` end to end: RECORDS lines renamed
+#      into the analyzer queue at once, the clock stops when the queue and
+#      the processing list are empty (every batch stored and committed),
+#      into the redis store and into the rocksdb store, with distinct lines
+#      and with realistic (repeating) lines.
 # usage: bench/d4/run.sh [RECORDS] [REF_LINES]   (defaults 200000, 20000)
+# DNSRECALL_BIN: the dnsrecall binary for 4 (default: a release build).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 records="${1:-200000}"
@@ -17,6 +23,11 @@ ref_lines="${2:-20000}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dnsrecall-target}"
 nice cargo build -q --release -p dnsrecall-redis --example d4_bench
 bench="$CARGO_TARGET_DIR/release/examples/d4_bench"
+serve_part="${D4_BENCH_SERVE:-1}"   # 0 skips part 4 (no dnsrecall release build)
+if [ "$serve_part" = 1 ] && [ -z "${DNSRECALL_BIN:-}" ]; then
+  nice cargo build -q --release -p dnsrecall
+  DNSRECALL_BIN="$CARGO_TARGET_DIR/release/dnsrecall"
+fi
 
 venv="${DNSRECALL_BENCH_VENV:-$HOME/.cache/dnsrecall-bench-venv}"
 if ! "$venv/bin/python" -c 'import redis' 2>/dev/null; then
@@ -41,15 +52,66 @@ get() { grep "^$1=" | cut -d= -f2; }
 set_rate="$(redis-benchmark -p "$pdns_port" -t set -n 1000000 -P 64 -r 1000000 -q --csv | tail -1 | cut -d, -f2 | tr -d '"')"
 redis-cli -p "$pdns_port" flushall >/dev/null
 
+# Server time per record: INFO commandstats usec of EVALSHA, which holds
+# everything the batch script runs (the commands a script calls are also
+# counted under their own names, so summing every command would count
+# them twice); the per-batch totals outside the script are negligible.
+server_usec() { redis-cli -p "$pdns_port" info commandstats | tr -d '\r' \
+  | sed -n 's/^cmdstat_evalsha:.*usec=\([0-9]*\),.*/\1/p' | awk '{s+=$1} END {print s+0}'; }
+redis-cli -p "$pdns_port" config resetstat >/dev/null
 store_out="$("$bench" store "redis://127.0.0.1:$pdns_port/0" "$records")"
 store_rate="$(echo "$store_out" | get records_per_sec)"
 store_bytes="$(echo "$store_out" | get bytes_per_record)"
+store_usec="$(python3 -c "print(f'{$(server_usec)/$records:.1f}')")"
 redis-cli -p "$pdns_port" flushall >/dev/null
 
 queue_out="$("$bench" queue "redis://127.0.0.1:$d4_port/2" "redis://127.0.0.1:$pdns_port/0" "$records")"
 queue_rate="$(echo "$queue_out" | get lines_per_sec)"
 redis-cli -p "$pdns_port" flushall >/dev/null
 redis-cli -p "$d4_port" flushall >/dev/null
+redis-cli -p "$pdns_port" config resetstat >/dev/null
+queue_real_out="$("$bench" queue "redis://127.0.0.1:$d4_port/2" "redis://127.0.0.1:$pdns_port/0" "$records" realistic)"
+queue_real_rate="$(echo "$queue_real_out" | get lines_per_sec)"
+queue_real_usec="$(python3 -c "print(f'{$(server_usec)/$records:.1f}')")"
+redis-cli -p "$pdns_port" flushall >/dev/null
+redis-cli -p "$d4_port" flushall >/dev/null
+
+# 4. `dnsrecall serve` with [[inputs]] kind = "d4".
+uuid="bench-serve-0000-0000-000000000000"
+serve_rate() { # STORE_KIND MODE -> lines/s
+  local kind="$1" mode="$2" work api conf pid start end
+  work="$(mktemp -d)"; api="$(port)"; conf="$work/dnsrecall.toml"
+  if [ "$kind" = redis ]; then
+    printf '[store]\nkind = "redis"\nurl = "redis://127.0.0.1:%s/0"\n' "$pdns_port" >"$conf"
+  else
+    printf '[store]\nkind = "rocksdb"\n' >"$conf"
+  fi
+  printf '[[inputs]]\nkind = "d4"\nserver = "redis://127.0.0.1:%s/2"\nuuid = "%s"\nbatch_lines = 5000\nidle_ms = 20\n' \
+    "$d4_port" "$uuid" >>"$conf"
+  "$bench" push "redis://127.0.0.1:$d4_port/2" staging "$records" "$mode"
+  "$DNSRECALL_BIN" --config "$conf" --data-dir "$work/data" --log warn serve --listen "127.0.0.1:$api" &
+  pid=$!
+  for _ in $(seq 200); do (echo >"/dev/tcp/127.0.0.1/$api") 2>/dev/null && break; sleep 0.05; done
+  start="$(date +%s.%N)"
+  redis-cli -p "$d4_port" -n 2 rename staging "analyzer:8:$uuid" >/dev/null
+  while [ "$(redis-cli -p "$d4_port" -n 2 eval "return redis.call('llen',KEYS[1])+redis.call('llen',KEYS[2])" 2 \
+      "analyzer:8:$uuid" "analyzer:8:$uuid:processing:dnsrecall")" != 0 ]; do
+    sleep 0.02
+  done
+  end="$(date +%s.%N)"
+  kill -TERM "$pid"; wait "$pid" || true
+  rm -rf "$work"
+  redis-cli -p "$pdns_port" flushall >/dev/null
+  redis-cli -p "$d4_port" flushall >/dev/null
+  python3 -c "print(round($records/($end-$start)))"
+}
+serve_redis_distinct=- serve_redis_real=- serve_rocks_distinct=- serve_rocks_real=-
+if [ "$serve_part" = 1 ]; then
+  serve_redis_distinct="$(serve_rate redis distinct)"
+  serve_redis_real="$(serve_rate redis realistic)"
+  serve_rocks_distinct="$(serve_rate rocksdb distinct)"
+  serve_rocks_real="$(serve_rate rocksdb realistic)"
+fi
 
 # A Redis Cluster of three masters (no replicas) on the same machine: the
 # per-key write path (a record's keys live in different slots).
@@ -85,9 +147,11 @@ mkdir -p "$run_dir"
 echo "command: bench/d4/run.sh $records $ref_lines   ($(date -u +%FT%TZ), load: $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "redis $(redis-server --version | awk '{print $3}'), $(nproc) cores, records=$records ref_lines=$ref_lines"
 echo "reference redis-benchmark SET -P 64:      ${set_rate} commands/s"
-echo "RedisStore write:                         ${store_rate} records/s ($(python3 -c "print(round($store_rate*5))") commands/s, $(ratio "$store_rate*5" "$set_rate") of SET rate)"
+echo "RedisStore write:                         ${store_rate} records/s ($(python3 -c "print(round($store_rate*5))") commands/s, $(ratio "$store_rate*5" "$set_rate") of SET rate), server ${store_usec} us/record"
 echo "RedisStore write, 3-master cluster:       ${cluster_rate} records/s ($((records / 4)) records, per-key commands)"
-echo "D4 queue -> RedisStore:                   ${queue_rate} lines/s"
+echo "D4 queue -> RedisStore:                   ${queue_rate} lines/s (distinct lines), ${queue_real_rate} lines/s (realistic: N/10 records, skewed; store server ${queue_real_usec} us/line)"
+echo "serve [[inputs]] d4 -> redis store:       ${serve_redis_distinct} lines/s distinct, ${serve_redis_real} lines/s realistic"
+echo "serve [[inputs]] d4 -> rocksdb store:     ${serve_rocks_distinct} lines/s distinct, ${serve_rocks_real} lines/s realistic"
 echo "D4 pdns-ingestion.py loop (reference):    ${ref_rate} lines/s  -> ours x$(ratio "$queue_rate" "$ref_rate")"
 echo "Redis memory per distinct record:         ours ${store_bytes} B, D4 writes ${ref_bytes} B"
 } | tee "$run_dir/result.txt"

@@ -19,7 +19,9 @@ pub enum ApiError {
     /// Credentials missing or wrong (401).
     #[error("authentication required")]
     Unauthorized,
-    /// The store failed (500; details logged, not sent).
+    /// The store failed (500; details logged, not sent), or its backend
+    /// cannot answer this kind of lookup (`StoreError::Unsupported`: 501,
+    /// with the message naming the backend that can).
     #[error("store failure: {0}")]
     Store(#[from] StoreError),
     /// A blocking task died (500).
@@ -53,6 +55,12 @@ impl IntoResponse for ApiError {
                 StatusCode::UNAUTHORIZED,
                 "authentication required".to_string(),
             ),
+            // The store's backend cannot answer this lookup (the Redis
+            // store and a wildcard): the asker's choice of lookup, not a
+            // fault; an empty answer would be a lie.
+            ApiError::Store(error @ StoreError::Unsupported { .. }) => {
+                (StatusCode::NOT_IMPLEMENTED, error.to_string())
+            }
             ApiError::Store(_) | ApiError::Task => {
                 tracing::error!(error = %self, "request failed");
                 (
@@ -108,5 +116,16 @@ mod tests {
             store.into_response().status(),
             StatusCode::INTERNAL_SERVER_ERROR
         );
+    }
+
+    #[test]
+    fn lookups_a_backend_cannot_answer_are_501_naming_the_one_that_can() {
+        let error = ApiError::from(QueryError::Store(StoreError::Unsupported {
+            backend: "redis",
+            lookup: "wildcard name lookups",
+            alternative: "rocksdb",
+        }));
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::NOT_IMPLEMENTED);
     }
 }

@@ -1,6 +1,7 @@
 //! dnsrecall-ingest: everything between a DNS event and the store.
 //!
-//! It owns the inputs ([`inputs`]: dnstap, capture, line and file importers,
+//! It owns the inputs ([`inputs`]: dnstap, capture, the D4 analyzer queue,
+//! COF over a websocket, line and file importers,
 //! each with its config type and started through one registry), the one
 //! step that turns a [`DnsMessage`](dnsrecall_core::message::DnsMessage)
 //! into a batch of entries ([`decode`], shared by dnstap and capture), the
@@ -34,6 +35,10 @@ use tokio_util::sync::CancellationToken;
 pub struct IngestContext {
     /// Batches of entries to store; `None` in pure collector mode.
     pub entries: Option<mpsc::Sender<Batch>>,
+    /// The store itself, for inputs that must know when their records are
+    /// stored (the D4 queue commits a batch only after its write); `None`
+    /// in pure collector mode. Other inputs send through `entries`.
+    pub store: Option<Arc<dyn dnsrecall_core::store::Store>>,
     /// Cancelled on SIGINT/SIGTERM: stop accepting, drain, return.
     pub shutdown: CancellationToken,
     /// Where an input registers its counters for `/metrics`.

@@ -3,9 +3,17 @@
 //! * `store URL[,URL...] N`: N distinct records written through
 //!   `RedisStore` (batches of 2,000), printing `records_per_sec` and the
 //!   server's memory per record (several URLs: a cluster, no memory);
-//! * `queue D4_URL PDNS_URL N`: N passivedns lines pushed to a D4 analyzer
-//!   queue (as d4-core's worker does), then read, parsed, stored and
-//!   committed by `D4Queue`, printing `lines_per_sec`.
+//! * `queue D4_URL PDNS_URL N [distinct|realistic]`: N passivedns lines
+//!   pushed to a D4 analyzer queue (as d4-core's worker does), then read,
+//!   parsed, folded (repeats within a batch), stored and committed by
+//!   `D4Queue` as the `d4` input does, printing `lines_per_sec`;
+//! * `push D4_URL KEY N [distinct|realistic]`: only the push, to list KEY
+//!   (the script renames it to the queue once `dnsrecall serve` runs).
+//!
+//! Lines: `distinct` gives every line its own record (the worst case for
+//! the store); `realistic` draws N lines from N/10 records with a skew
+//! (the square of a uniform draw: a few records are seen very often, most
+//! rarely), as resolver traffic repeats.
 //!
 //! Output is `key=value` lines for the script to collect.
 
@@ -45,17 +53,48 @@ fn record(i: u64) -> Entry {
     }
 }
 
-fn line(i: u64) -> String {
+/// Line `i` telling of record `id`.
+fn line_of(i: u64, id: u64) -> String {
     format!(
         "{}.{:06}||10.0.0.1||10.0.0.53||IN||host{}.zone{}.example.com.||A||10.{}.{}.{}||300||1",
         1_700_000_000 + i % 86_400,
         i % 1_000_000,
-        i % 100_000,
-        i % 5000,
-        (i >> 16) & 255,
-        (i >> 8) & 255,
-        i & 255
+        id % 100_000,
+        id % 5000,
+        (id >> 16) & 255,
+        (id >> 8) & 255,
+        id & 255
     )
+}
+
+/// The record line `i` of `n` tells of, in `mode`.
+fn record_id(i: u64, n: u64, mode: &str) -> u64 {
+    if mode != "realistic" {
+        return i;
+    }
+    let distinct = (n / 10).max(1);
+    // splitmix64: a fixed pseudo-random sequence, no dependency.
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    let uniform = (z >> 11) as f64 / (1u64 << 53) as f64;
+    ((uniform * uniform) * distinct as f64) as u64
+}
+
+fn push(url: &str, key: &str, n: u64, mode: &str) -> anyhow::Result<()> {
+    let mut con = redis::Client::open(url)?.get_connection()?;
+    for start in (0..n).step_by(10_000) {
+        let mut pipe = redis::pipe();
+        for i in start..(start + 10_000).min(n) {
+            pipe.cmd("LPUSH")
+                .arg(key)
+                .arg(line_of(i, record_id(i, n, mode)))
+                .ignore();
+        }
+        pipe.query::<()>(&mut con)?;
+    }
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -93,17 +132,11 @@ fn main() -> anyhow::Result<()> {
                 after.saturating_sub(before) as f64 / n as f64
             );
         }
-        ["queue", d4_url, pdns_url, n] => {
+        ["push", d4_url, key, n, mode] => push(d4_url, key, n.parse()?, mode)?,
+        ["queue", d4_url, pdns_url, n, rest @ ..] => {
             let n: u64 = n.parse()?;
-            let mut con = redis::Client::open(*d4_url)?.get_connection()?;
-            let key = format!("analyzer:8:{UUID}");
-            for start in (0..n).step_by(10_000) {
-                let mut pipe = redis::pipe();
-                for i in start..(start + 10_000).min(n) {
-                    pipe.cmd("LPUSH").arg(&key).arg(line(i)).ignore();
-                }
-                pipe.query::<()>(&mut con)?;
-            }
+            let mode = rest.first().copied().unwrap_or("distinct");
+            push(d4_url, &format!("analyzer:8:{UUID}"), n, mode)?;
             let store = RedisStore::open(&RedisConfig::new(*pdns_url))?;
             let layout = Layout::new("SMcsCQTAtn", "||")?;
             let mut config = D4QueueConfig::new(*d4_url, UUID);
@@ -118,6 +151,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 lines += batch.lines.len() as u64;
                 let (entries, _) = parse_batch(&layout, &batch, None);
+                let entries = dnsrecall_redis::fold::fold_duplicates(entries);
                 store.write(&entries)?;
                 queue.commit(&batch)?;
             }
@@ -127,7 +161,9 @@ fn main() -> anyhow::Result<()> {
             println!("seconds={seconds:.3}");
             println!("lines_per_sec={:.0}", lines as f64 / seconds);
         }
-        _ => anyhow::bail!("usage: d4_bench store URL N | queue D4_URL PDNS_URL N"),
+        _ => anyhow::bail!(
+            "usage: d4_bench store URL N | queue D4_URL PDNS_URL N [distinct|realistic] | push D4_URL KEY N [distinct|realistic]"
+        ),
     }
     Ok(())
 }

@@ -13,7 +13,8 @@
 //! ([`queue::D4Queue`]: passivedns lines from `analyzer:<type>:<uuid>`,
 //! moved into a processing list and removed only once stored); and the COF
 //! websocket input ([`websocket::run`], reconnecting, bad lines counted);
-//! migration between any two stores ([`migrate::copy_all`]).
+//! migration between any two stores ([`migrate::copy_all`]); folding of
+//! repeated records within a batch ([`fold::fold_duplicates`]).
 //!
 //! It must not know RocksDB, HTTP or the command line: the binary chooses
 //! the backend from `[store] kind` and the query engine only sees the trait.
@@ -23,6 +24,7 @@
 //! naming the rocksdb backend, never with a silently empty answer.
 
 pub mod config;
+pub mod fold;
 pub mod keys;
 pub mod migrate;
 pub mod queue;

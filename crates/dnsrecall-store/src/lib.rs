@@ -2,7 +2,8 @@
 //! [`dnsrecall_core::store::Store`] trait, and the one place that picks
 //! one from the configuration ([`open`]).
 //!
-//! Each backend lives in its own module (`rocksdb/` today) and owns
+//! Each backend lives in its own module (`rocksdb/`) or crate (`redis`:
+//! `dnsrecall-redis`, the D4 key schema) and owns
 //! everything engine-specific: on-disk layout, write chunking, how a second
 //! process follows a writer (RocksDB: a secondary instance), compaction and
 //! retention. Callers see a [`Backend`] (a `Store` plus the administrative
@@ -22,6 +23,8 @@ use std::sync::Arc;
 use dnsrecall_core::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
+pub use dnsrecall_redis::{RedisConfig, RedisStore, Urls as RedisUrls};
+
 pub use crate::rocksdb::{
     Corrupt, OpenMode, RecentNames, RocksConfig, RocksStore, SCHEMA_VERSION, keys,
 };
@@ -33,6 +36,9 @@ pub enum StoreKind {
     /// The embedded RocksDB store in the data directory (the default).
     #[default]
     Rocksdb,
+    /// A Redis/kvrocks server or a Redis Cluster in D4's key schema
+    /// (`dnsrecall-redis`; `[store] url = ...`). Exact lookups only.
+    Redis,
 }
 
 /// Everything [`open`] needs: the backend and its settings.
@@ -43,6 +49,8 @@ pub struct StoreConfig {
     pub data_dir: PathBuf,
     /// RocksDB tuning (used when `kind` is `rocksdb`).
     pub rocksdb: RocksConfig,
+    /// Where the D4 database is (required when `kind` is `redis`).
+    pub redis: Option<RedisConfig>,
 }
 
 /// How this process uses the store.
@@ -68,6 +76,14 @@ impl Backend for RocksStore {
     }
 }
 
+impl Backend for RedisStore {
+    /// Nothing to do: expiry is the server's (`[store] expiration`), and
+    /// memory is reclaimed by Redis itself.
+    fn compact(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
 /// Why a store could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -82,6 +98,14 @@ pub enum OpenError {
         dir: PathBuf,
         source: StoreError,
     },
+    /// The Redis server (or cluster) did not answer or refused.
+    #[error("cannot open the redis store at {urls}: {source}")]
+    Redis { urls: String, source: StoreError },
+    /// `kind = "redis"` without `url`.
+    #[error(
+        "[store] kind = \"redis\" needs url = \"redis://host:port/db\" (or a list of cluster seed nodes)"
+    )]
+    MissingRedisUrl,
 }
 
 /// Opens the configured backend. The one place where backends are named.
@@ -99,6 +123,15 @@ pub fn open(config: &StoreConfig, access: Access) -> Result<Arc<dyn Backend>, Op
             RocksOpen::NotCreated => OpenError::NotCreated(config.data_dir.clone()),
             RocksOpen::Store(error) => failed(error),
         }),
+        // Redis has no follower mode: a reader is just another client.
+        StoreKind::Redis => {
+            let redis = config.redis.as_ref().ok_or(OpenError::MissingRedisUrl)?;
+            let store = RedisStore::open(redis).map_err(|source| OpenError::Redis {
+                urls: redis.url.as_slice().join(", "),
+                source,
+            })?;
+            Ok(Arc::new(store))
+        }
     }
 }
 

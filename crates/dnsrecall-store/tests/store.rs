@@ -401,6 +401,7 @@ fn store_config(dir: &std::path::Path) -> dnsrecall_store::StoreConfig {
         kind: dnsrecall_store::StoreKind::Rocksdb,
         data_dir: dir.to_path_buf(),
         rocksdb: RocksConfig::default(),
+        redis: None,
     }
 }
 

@@ -102,18 +102,33 @@ pub struct RedisServer {
     child: Child,
     port: u16,
     _dir: ScratchDir,
+    /// Extra `redis-server` arguments, given again on restart.
+    extra: Vec<String>,
 }
 
 impl RedisServer {
     /// Starts a server.
     pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// Starts a server that writes every command to its append-only file
+    /// before answering (`appendfsync always`), so a [`kill`](Self::kill)
+    /// and [`restart`](Self::restart) keep everything acknowledged, as a
+    /// production D4 server's Redis would.
+    pub fn start_persistent() -> RedisServer {
+        RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"])
+    }
+
+    fn start_with(extra: &[&str]) -> RedisServer {
         let dir = ScratchDir::new("redis");
         let port = free_port();
-        let child = spawn_server(port, &dir.0, &[]);
+        let child = spawn_server(port, &dir.0, extra);
         RedisServer {
             child,
             port,
             _dir: dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         }
     }
 
@@ -128,10 +143,12 @@ impl RedisServer {
     }
 
     /// Starts the server again on the same port (after [`kill`](Self::kill));
-    /// it starts empty.
+    /// it starts empty, unless started by
+    /// [`start_persistent`](Self::start_persistent).
     pub fn restart(&mut self) {
         self.kill();
-        self.child = spawn_server(self.port, &self._dir.0, &[]);
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        self.child = spawn_server(self.port, &self._dir.0, &extra);
     }
 
     /// Kills the server (SIGKILL), as a crash would.

@@ -99,8 +99,14 @@ pub struct ImportArgs {
     /// Also print the summary as one JSON object on stdout.
     #[arg(long)]
     pub json_summary: bool,
+    /// Copy every record of a D4 passive DNS Redis/kvrocks database
+    /// (`redis://host:port/db`, D4: `redis://127.0.0.1:6400/0`) into the
+    /// configured store instead of reading files; give it again for more
+    /// seed nodes of a Redis Cluster.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["files", "format"])]
+    pub from_d4: Vec<String>,
     /// Files to read; `-` reads standard input.
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "from_d4", value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
 
@@ -112,6 +118,12 @@ pub struct ExportArgs {
     /// Only the records a query for this name or address returns.
     #[arg(value_name = "NAME|IP")]
     pub query: Option<String>,
+    /// Copy every record of the configured store into a D4 passive DNS
+    /// Redis/kvrocks database (`redis://host:port/db`, in D4's key schema;
+    /// writes merge with what is there) instead of writing COF; give it
+    /// again for more seed nodes of a Redis Cluster.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["output", "query"])]
+    pub to_d4: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

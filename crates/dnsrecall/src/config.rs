@@ -132,6 +132,18 @@ pub struct StoreSection {
     /// Retention in days: records not seen for longer disappear at
     /// compaction (0 keeps everything).
     pub max_age_days: u64,
+    /// `kind = "redis"`: the server, `"redis://127.0.0.1:6400/0"` (D4's
+    /// port and db), or a list of seed nodes of a Redis Cluster,
+    /// `["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]` (docs/d4.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<dnsrecall_store::RedisUrls>,
+    /// `kind = "redis"`: D4's `[expiration]`, rrtype number → seconds
+    /// (`expiration = { "16" = 24000 }`); default: nothing expires.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub expiration: std::collections::BTreeMap<u16, u64>,
+    /// `kind = "redis"`: after each batch, wait until this many replicas
+    /// have it (`WAIT`; default 0, no wait).
+    pub wait_replicas: u32,
 }
 
 /// `[import]`: file import.
@@ -198,6 +210,9 @@ impl Default for StoreSection {
             write_buffer_mib: 64,
             recent_names: 1 << 20,
             max_age_days: 0,
+            url: None,
+            expiration: Default::default(),
+            wait_replicas: 0,
         }
     }
 }
@@ -410,6 +425,12 @@ impl Config {
                     .then(|| store.max_age_days.saturating_mul(86_400)),
                 ..dnsrecall_store::RocksConfig::default()
             },
+            redis: store.url.clone().map(|url| dnsrecall_store::RedisConfig {
+                url,
+                expiration: store.expiration.clone(),
+                wait_replicas: store.wait_replicas,
+                ..dnsrecall_store::RedisConfig::new(String::new())
+            }),
         }
     }
 
@@ -522,6 +543,28 @@ mod tests {
             error.contains("cassandra") && error.contains("rocksdb"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn redis_store_takes_one_url_or_cluster_seeds() {
+        let config: Config = toml::from_str(
+            "[store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:6400/0\"\nexpiration = { \"16\" = 24000 }\n",
+        )
+        .unwrap();
+        let store = config.store_config();
+        assert_eq!(store.kind, dnsrecall_store::StoreKind::Redis);
+        let redis = store.redis.unwrap();
+        assert_eq!(redis.url.as_slice(), ["redis://127.0.0.1:6400/0"]);
+        assert_eq!(redis.expiration.get(&16), Some(&24000));
+        let config: Config = toml::from_str(
+            "[store]\nkind = \"redis\"\nurl = [\"redis://127.0.0.1:7000\", \"redis://127.0.0.1:7001\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.store_config().redis.unwrap().url.as_slice().len(), 2);
+        let printed = config.to_toml().unwrap();
+        assert!(printed.contains("redis://127.0.0.1:7001"), "{printed}");
+        let config: Config = toml::from_str("[store]\nkind = \"redis\"\n").unwrap();
+        assert!(config.store_config().redis.is_none());
     }
 
     #[test]

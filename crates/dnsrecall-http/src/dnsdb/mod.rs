@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use dnsrecall_core::store::StoreError;
 use dnsrecall_query::QueryError;
 use dnsrecall_query::dnsdb::{Params, now, parse_params};
 use serde::Serialize;
@@ -89,10 +90,12 @@ struct Failure(StatusCode, String);
 
 impl From<QueryError> for Failure {
     /// An unknown lookup kind is DNSDB's 404, another unreadable query a
-    /// 400, a store failure a 500.
+    /// 400, a lookup the store's backend cannot answer a 501 naming the
+    /// backend that can, a store failure a 500.
     fn from(error: QueryError) -> Failure {
         let status = match &error {
             QueryError::UnknownLookup => StatusCode::NOT_FOUND,
+            QueryError::Store(StoreError::Unsupported { .. }) => StatusCode::NOT_IMPLEMENTED,
             QueryError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
@@ -140,6 +143,13 @@ mod tests {
         let bad = failure("rrset/name/example.com/BOGUS");
         assert_eq!(bad.0, StatusCode::BAD_REQUEST);
         assert_eq!(bad.1, "unknown rrtype \"BOGUS\"");
+        let unsupported = Failure::from(QueryError::Store(StoreError::Unsupported {
+            backend: "redis",
+            lookup: "wildcard name lookups",
+            alternative: "rocksdb",
+        }));
+        assert_eq!(unsupported.0, StatusCode::NOT_IMPLEMENTED);
+        assert!(unsupported.1.contains("rocksdb"), "{}", unsupported.1);
         let store = Failure::from(QueryError::Store(StoreError::Engine("secret".into())));
         assert_eq!(store.0, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(store.1, "internal error", "store details stay in the log");

@@ -431,7 +431,7 @@ async fn v2(
     }
     Ok((
         [(header::CONTENT_TYPE, "application/x-ndjson")],
-        saf::saf_body(rx),
+        saf::saf_body(rx).await?,
     )
         .into_response())
 }

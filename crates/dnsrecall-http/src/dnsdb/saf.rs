@@ -169,6 +169,26 @@ pub(super) enum Terminator {
     Succeeded,
     Limited(&'static str),
     Failed,
+    /// The store's backend cannot answer this lookup
+    /// (`StoreError::Unsupported`; the message names the backend that
+    /// can). Sent before any row, so the answer is a 501, not a stream.
+    Refused(String),
+}
+
+impl Terminator {
+    /// How a failed lookup ends: refused when the backend cannot answer
+    /// it (not a fault, not logged), failed otherwise (logged).
+    fn failed(error: dnsrecall_query::QueryError, what: &str) -> Terminator {
+        match error {
+            dnsrecall_query::QueryError::Store(
+                error @ dnsrecall_core::store::StoreError::Unsupported { .. },
+            ) => Terminator::Refused(error.to_string()),
+            error => {
+                tracing::error!(%error, "DNSDB {what} failed");
+                Terminator::Failed
+            }
+        }
+    }
 }
 
 impl Terminator {
@@ -202,9 +222,21 @@ struct Sink {
     /// Rows wrapped as `{"obj":...}` (v2).
     wrap: bool,
     humantime: bool,
+    /// The scan has produced something: an empty chunk was sent so the
+    /// route commits to a 200 stream without waiting for a full chunk.
+    started: bool,
 }
 
 impl Sink {
+    fn start(&mut self) {
+        if !self.started {
+            self.started = true;
+            if self.tx.blocking_send(Msg::Data(Bytes::new())).is_err() {
+                self.gone = true;
+            }
+        }
+    }
+
     fn push(&mut self, line: &impl Serialize) {
         if self.wrap {
             self.buffer.extend_from_slice(b"{\"obj\":");
@@ -248,12 +280,14 @@ impl Sink {
 
 impl Rows for Sink {
     fn row(&mut self, entry: Entry) -> ControlFlow<()> {
+        self.start();
         let object = result_object(&entry, self.rrset, self.rdata_array, self.humantime);
         self.push(&object);
         self.flow()
     }
 
     fn filtered(&mut self) -> ControlFlow<()> {
+        self.start();
         self.keepalive();
         self.flow()
     }
@@ -277,6 +311,7 @@ pub(super) fn run_lookup(
         rdata_array,
         wrap,
         humantime: params.humantime,
+        started: false,
     };
     let result = store
         .refresh()
@@ -284,10 +319,7 @@ pub(super) fn run_lookup(
         .and_then(|()| dnsdb::lookup(store, lookup, params, &mut sink));
     sink.flush();
     let end = match result {
-        Err(error) => {
-            tracing::error!(%error, "DNSDB lookup failed");
-            Terminator::Failed
-        }
+        Err(error) => Terminator::failed(error, "lookup"),
         Ok(outcome) => Terminator::of(outcome.end),
     };
     let _ = sink.tx.blocking_send(Msg::End(end));
@@ -307,8 +339,7 @@ pub(super) fn run_summarize(
     let summary = match result {
         Ok(summary) => summary,
         Err(error) => {
-            tracing::error!(%error, "DNSDB summarize failed");
-            let _ = tx.blocking_send(Msg::End(Terminator::Failed));
+            let _ = tx.blocking_send(Msg::End(Terminator::failed(error, "summarize")));
             return;
         }
     };
@@ -334,24 +365,40 @@ fn terminator(end: &Terminator) -> Bytes {
         Terminator::Succeeded => "{\"cond\":\"succeeded\"}\n".to_string(),
         Terminator::Limited(msg) => format!("{{\"cond\":\"limited\",\"msg\":\"{msg}\"}}\n"),
         Terminator::Failed => "{\"cond\":\"failed\",\"msg\":\"internal error\"}\n".to_string(),
+        Terminator::Refused(msg) => format!(
+            "{{\"cond\":\"failed\",\"msg\":{}}}\n",
+            serde_json::to_string(msg).unwrap_or_default()
+        ),
     })
 }
 
 /// A SAF body: `begin`, the chunks as they come, the terminator. A
 /// scanning thread that dies leaves the stream without terminator, which
-/// clients report as truncation.
-pub(super) fn saf_body(rx: mpsc::Receiver<Msg>) -> Body {
+/// clients report as truncation. The first message is awaited before the
+/// status (the scan sends an empty chunk as soon as it produces anything),
+/// so a lookup the store cannot answer is a 501, not a failed stream.
+pub(super) async fn saf_body(mut rx: mpsc::Receiver<Msg>) -> Result<Body, Failure> {
+    let first = match rx.recv().await {
+        Some(Msg::End(Terminator::Refused(message))) => {
+            return Err(Failure(axum::http::StatusCode::NOT_IMPLEMENTED, message));
+        }
+        first => first,
+    };
     let begin = futures::stream::once(async {
         Ok::<Bytes, std::io::Error>(Bytes::from_static(b"{\"cond\":\"begin\"}\n"))
     });
-    let rest = futures::stream::unfold(Some(rx), |state| async move {
-        let mut rx = state?;
-        match rx.recv().await? {
-            Msg::Data(bytes) => Some((Ok(bytes), Some(rx))),
-            Msg::End(end) => Some((Ok(terminator(&end)), None)),
+    let rest = futures::stream::unfold((first, Some(rx)), |(pending, rx)| async move {
+        let mut rx = rx?;
+        let message = match pending {
+            Some(message) => message,
+            None => rx.recv().await?,
+        };
+        match message {
+            Msg::Data(bytes) => Some((Ok(bytes), (None, Some(rx)))),
+            Msg::End(end) => Some((Ok(terminator(&end)), (None, None))),
         }
     });
-    Body::from_stream(futures::StreamExt::chain(begin, rest))
+    Ok(Body::from_stream(futures::StreamExt::chain(begin, rest)))
 }
 
 /// A v1 body: the bare lines. v1 says "nothing found" with a 404 and a
@@ -359,6 +406,9 @@ pub(super) fn saf_body(rx: mpsc::Receiver<Msg>) -> Body {
 pub(super) async fn v1_body(mut rx: mpsc::Receiver<Msg>) -> Result<Body, Failure> {
     use axum::http::StatusCode;
     let first = match rx.recv().await {
+        Some(Msg::End(Terminator::Refused(message))) => {
+            return Err(Failure(StatusCode::NOT_IMPLEMENTED, message));
+        }
         None | Some(Msg::End(Terminator::Failed)) => {
             return Err(Failure(
                 StatusCode::INTERNAL_SERVER_ERROR,

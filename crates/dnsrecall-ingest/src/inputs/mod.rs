@@ -14,6 +14,8 @@
 //! `import` need no change.
 
 pub mod capture;
+pub mod cof_websocket;
+pub mod d4;
 pub mod dnstap;
 pub mod lines;
 
@@ -31,6 +33,11 @@ pub enum InputConfig {
     Dnstap(dnstap::DnstapConfig),
     /// Live capture on an interface, or pcap/pcapng files.
     Capture(capture::CaptureConfig),
+    /// The D4 analyzer queue (passivedns lines in a D4 server's Redis).
+    D4(d4::D4InputConfig),
+    /// COF NDJSON over a websocket (ws://, wss://).
+    #[serde(rename = "cof-websocket")]
+    CofWebsocket(dnsrecall_redis::websocket::CofWebsocketConfig),
 }
 
 impl InputConfig {
@@ -39,6 +46,7 @@ impl InputConfig {
         match self {
             InputConfig::Dnstap(config) => config.resolve_paths(base),
             InputConfig::Capture(config) => config.resolve_paths(base),
+            InputConfig::D4(_) | InputConfig::CofWebsocket(_) => {}
         }
     }
 
@@ -47,6 +55,8 @@ impl InputConfig {
         match self {
             InputConfig::Dnstap(config) => config.validate(),
             InputConfig::Capture(config) => config.validate(),
+            InputConfig::D4(config) => config.validate(),
+            InputConfig::CofWebsocket(config) => cof_websocket::validate(config),
         }
     }
 }
@@ -63,6 +73,8 @@ pub async fn start(
         tasks.extend(match input {
             InputConfig::Dnstap(config) => dnstap::start(config, context).await?,
             InputConfig::Capture(config) => capture::start(config, context).await?,
+            InputConfig::D4(config) => d4::start(config, context).await?,
+            InputConfig::CofWebsocket(config) => cof_websocket::start(config, context).await?,
         });
     }
     Ok(tasks)

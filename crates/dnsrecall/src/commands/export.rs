@@ -17,6 +17,16 @@ use crate::config::Config;
 pub fn run(args: &ExportArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let follower = super::open_follower(config)?;
     let store = follower.as_ref();
+    if !args.to_d4.is_empty() {
+        // Into a D4 database: every record, through the Store trait.
+        let target = super::import::open_d4(&args.to_d4)?;
+        super::import::copy_with_progress(
+            store as &dyn dnsrecall_core::store::Store,
+            &target,
+            &format!("export to D4 {}", args.to_d4.join(", ")),
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let output: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(
             std::fs::File::create(path)

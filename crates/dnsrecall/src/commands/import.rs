@@ -21,6 +21,9 @@ use dnsrecall_ingest::inputs::{
 use std::io::BufRead as _;
 
 pub fn run(args: &ImportArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    if !args.from_d4.is_empty() {
+        return import_d4(args, config);
+    }
     let store = super::open_writer(config)?;
     let filters = dnsrecall_pipeline::FilterReloader::new(config.pipeline.filter.clone())
         .context("loading filter lists")?;
@@ -195,4 +198,87 @@ fn print_summary(stats: &LineStats, writes: u64, seconds: f64) {
     for reject in &stats.first_rejects {
         eprintln!("  {reject}");
     }
+}
+
+/// Records copied per store write by `--from-d4` / `--to-d4`.
+const COPY_BATCH: usize = 10_000;
+
+/// Opens a D4 database given by `--from-d4` / `--to-d4` (several URLs:
+/// seed nodes of a cluster).
+pub(super) fn open_d4(urls: &[String]) -> anyhow::Result<dnsrecall_store::RedisStore> {
+    let config = match urls {
+        [one] => dnsrecall_store::RedisConfig::new(one.clone()),
+        many => dnsrecall_store::RedisConfig::cluster(many.iter().cloned()),
+    };
+    dnsrecall_store::RedisStore::open(&config)
+        .with_context(|| format!("cannot open the D4 database at {}", urls.join(", ")))
+}
+
+/// Copies every record of `from` into `to` with a progress bar on a
+/// terminal (its length is the source's record estimate) and a summary on
+/// stderr; returns the summary and the seconds taken.
+pub(super) fn copy_with_progress(
+    from: &dyn Store,
+    to: &dyn Store,
+    what: &str,
+) -> anyhow::Result<(dnsrecall_redis::migrate::CopySummary, f64)> {
+    let started = Instant::now();
+    let bar = if std::io::stderr().is_terminal() {
+        let estimate = from.info().map(|info| info.records_estimate).unwrap_or(0);
+        let bar = ProgressBar::new(estimate);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/~{len} records {per_sec} {elapsed}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(what.to_string());
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let summary = dnsrecall_redis::migrate::copy_all(from, to, COPY_BATCH, &mut |so_far| {
+        if so_far.records > bar.length().unwrap_or(0) {
+            bar.set_length(so_far.records);
+        }
+        bar.set_position(so_far.records);
+    });
+    bar.finish_and_clear();
+    let summary = summary.with_context(|| format!("{what} failed"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{what}: {} records ({} observations) in {seconds:.2}s ({:.0} records/s, {} batches)",
+        summary.records,
+        summary.observations,
+        summary.records as f64 / seconds.max(1e-6),
+        summary.batches
+    );
+    Ok((summary, seconds))
+}
+
+/// `import --from-d4 URL`: a D4 database into the configured store.
+fn import_d4(args: &ImportArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let source = open_d4(&args.from_d4)?;
+    let store = super::open_writer(config)?;
+    let (summary, seconds) = copy_with_progress(
+        &source,
+        store.as_ref() as &dyn Store,
+        &format!("import from D4 {}", args.from_d4.join(", ")),
+    )?;
+    let incomplete = source.counters().incomplete_records;
+    if incomplete > 0 {
+        eprintln!("  {incomplete} D4 records without first/last seen keys (expired), skipped");
+    }
+    if args.json_summary {
+        let summary = serde_json::json!({
+            "records": summary.records,
+            "observations": summary.observations,
+            "batches": summary.batches,
+            "skipped_incomplete": incomplete,
+            "seconds": seconds,
+        });
+        println!("{summary}");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -60,6 +60,7 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
         };
         let context = IngestContext {
             entries: Some(writer.sender()),
+            store: Some(store.clone() as Arc<dyn Store>),
             shutdown: shutdown.clone(),
             metrics: metrics.clone(),
             outputs: outputs.clone(),
