@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::BuildError;
 
 /// `[geoip]`: where the databases are.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GeoIpConfig {
     /// A City or Country database (`GeoLite2-City.mmdb`) [default: unset].
@@ -44,6 +44,18 @@ pub struct GeoIpConfig {
 
 fn yes() -> bool {
     true
+}
+
+impl Default for GeoIpConfig {
+    /// No database, ISO codes, ECS looked up (the serde defaults).
+    fn default() -> Self {
+        GeoIpConfig {
+            city_database: None,
+            asn_database: None,
+            country_iso: true,
+            lookup_ecs: true,
+        }
+    }
 }
 
 impl GeoIpConfig {
