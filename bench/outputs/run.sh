@@ -25,6 +25,7 @@
 #   BENCH_OUTPUTS_PY_MSGS   messages for dnstap-receiver (default 50000)
 #   BENCH_OUTPUTS_PORT      first loopback port (default 18700; uses 6)
 #   DNSRECALL_TEST_PYTHON   the python with dnstap-receiver (default ~/.cache/dnsrecall-test-venv/bin/python)
+#   BENCH_OUTPUTS_BIN       use this dnsrecall binary instead of building the release one
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/root/.cache/dnsrecall-target-release}"
@@ -55,8 +56,12 @@ if [ ! -s "$PY_FILE" ] || [ "$(cat "$WORK/bench-py.msgs" 2>/dev/null)" != "$PY_M
   python3 bench/dnstap/gen.py "$PY_FILE" "$PY_MSGS" 20241203 realistic > /dev/null
   echo "$PY_MSGS" > "$WORK/bench-py.msgs"
 fi
-log "building the release binary"
-cargo build --release --locked -p dnsrecall >&2
+if [ -n "${BENCH_OUTPUTS_BIN:-}" ]; then
+  BIN="$BENCH_OUTPUTS_BIN"
+else
+  log "building the release binary"
+  cargo build --release --locked -p dnsrecall >&2
+fi
 cp "$BIN" "$WORK/dnsrecall"
 BIN="$WORK/dnsrecall"
 RESULTS="$WORK/results.txt"
