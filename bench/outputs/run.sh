@@ -112,7 +112,7 @@ serve_run() {
   fi
   echo "dnsrecall serve, $label|$s|$(rate "$MSGS" "$s")|$cpu|$rss|$load" >> "$RESULTS"
 }
-file_output() { printf '[[outputs]]\nkind = "file"\nformat = "%s"\npath = "%s"\nqueue_size = 100000\nflush_timeout_secs = 300\n%s\n' "$1" "$2" "${3:-}"; }
+file_output() { printf '[[outputs]]\nkind = "file"\nformat = "%s"\npath = "%s"\nqueue_size = 1000000\nflush_timeout_secs = 300\n%s\n' "$1" "$2" "${3:-}"; }
 
 serve_run none "no output" ""
 serve_run json "one JSON file output" "$(file_output json "$WORK/serve-json/all.json")"
