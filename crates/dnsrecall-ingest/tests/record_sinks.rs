@@ -98,6 +98,7 @@ fn every_sink_receives_the_merged_records() {
         kind: dnsrecall_store::StoreKind::Rocksdb,
         data_dir: dir.path().join("store"),
         rocksdb: Default::default(),
+        redis: None,
     };
     let store =
         dnsrecall_store::open(&config, dnsrecall_store::Access::Writer).expect("store opens");
