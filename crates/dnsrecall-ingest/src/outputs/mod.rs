@@ -8,8 +8,15 @@
 //! config type beside it, one [`OutputConfig`] variant and one arm in
 //! [`build`].
 
+pub mod dnstap;
 pub mod file;
+pub mod kafka;
+pub mod nats;
+pub mod postgres;
+pub mod queue;
 pub mod stats;
+pub mod syslog;
+pub mod tcp;
 
 use std::sync::Arc;
 
@@ -32,6 +39,18 @@ pub trait MessageOutput: Send + Sync {
 pub enum OutputConfig {
     /// Message logs (text, JSON, YAML or dnstap files) to stdout or a file.
     File(file::FileConfig),
+    /// Lines (text, NDJSON, YAML) to a TCP collector, optionally TLS.
+    Tcp(tcp::TcpConfig),
+    /// Syslog records (RFC 5424/3164) over UDP, TCP or a unix socket.
+    Syslog(syslog::SyslogConfig),
+    /// A dnstap relay (Frame Streams) to another receiver.
+    Dnstap(dnstap::DnstapRelayConfig),
+    /// Records of a Kafka topic.
+    Kafka(kafka::KafkaConfig),
+    /// Messages on a NATS subject, optionally JetStream.
+    Nats(nats::NatsConfig),
+    /// Rows of a PostgreSQL table.
+    Postgres(postgres::PostgresConfig),
 }
 
 impl OutputConfig {
@@ -39,6 +58,10 @@ impl OutputConfig {
     pub fn resolve_paths(&mut self, base: &std::path::Path) {
         match self {
             OutputConfig::File(config) => config.resolve_paths(base),
+            OutputConfig::Tcp(config) => config.resolve_paths(base),
+            OutputConfig::Syslog(config) => config.resolve_paths(base),
+            OutputConfig::Dnstap(config) => config.resolve_paths(base),
+            OutputConfig::Kafka(_) | OutputConfig::Nats(_) | OutputConfig::Postgres(_) => {}
         }
     }
 
@@ -46,6 +69,12 @@ impl OutputConfig {
     pub fn validate(&self) -> Result<(), String> {
         match self {
             OutputConfig::File(config) => config.validate(),
+            OutputConfig::Tcp(config) => config.validate(),
+            OutputConfig::Syslog(config) => config.validate(),
+            OutputConfig::Dnstap(config) => config.validate(),
+            OutputConfig::Kafka(config) => config.validate(),
+            OutputConfig::Nats(config) => config.validate(),
+            OutputConfig::Postgres(config) => config.validate(),
         }
     }
 }
@@ -100,6 +129,12 @@ pub fn build(configs: &[OutputConfig], metrics: &Registry) -> Result<MessageOutp
     for config in configs {
         outputs.push(match config {
             OutputConfig::File(file) => Box::new(file::FileOutput::start(file, metrics)?),
+            OutputConfig::Tcp(config) => Box::new(tcp::start(config, metrics)?),
+            OutputConfig::Syslog(config) => Box::new(syslog::start(config, metrics)?),
+            OutputConfig::Dnstap(config) => Box::new(dnstap::start(config, metrics)?),
+            OutputConfig::Kafka(config) => Box::new(kafka::start(config, metrics)?),
+            OutputConfig::Nats(config) => Box::new(nats::start(config, metrics)?),
+            OutputConfig::Postgres(config) => Box::new(postgres::start(config, metrics)?),
         });
     }
     Ok(MessageOutputs {
@@ -115,4 +150,6 @@ pub enum BuildError {
         target: String,
         source: std::io::Error,
     },
+    #[error("output {output}: {message}")]
+    Config { output: String, message: String },
 }
