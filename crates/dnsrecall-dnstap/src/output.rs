@@ -30,6 +30,33 @@ use crate::framestream::{ControlFrame, ControlType, DNSTAP_CONTENT_TYPE, FrameCo
 use crate::metrics::{ErrorReason, Metrics};
 use crate::proto::{Dnstap, decode_dnstap};
 
+//---- Geo ----
+
+/// GeoIP/ASN enrichment of a message's client, filled by the caller (this
+/// crate opens no database). With it, text lines end in `<country> <city>`
+/// and JSON/YAML get `country` and `city` as dnstap-receiver's GeoIP
+/// support adds them, plus our own `asn`, `as-org` and, when the query
+/// carried an EDNS Client Subnet, `ecs` and `ecs-country`/`ecs-city`/
+/// `ecs-asn`/`ecs-as-org`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Geo {
+    /// What `country` shows: the ISO code or the English name (as
+    /// configured).
+    pub country: Option<String>,
+    /// The ISO 3166 code (what country filters compare).
+    pub country_iso: Option<String>,
+    /// English city name.
+    pub city: Option<String>,
+    /// Autonomous system number.
+    pub asn: Option<u32>,
+    /// Autonomous system organisation.
+    pub organization: Option<String>,
+    /// The EDNS Client Subnet of the query (`192.0.2.0/24`), when present.
+    pub ecs_subnet: Option<String>,
+    /// The enrichment of the ECS address.
+    pub ecs: Option<Box<Geo>>,
+}
+
 //---- MessageView ----
 
 /// What dnstap-receiver shows of one dnstap message. `None` prints as `-`.
@@ -69,22 +96,48 @@ pub struct MessageView {
     pub datetime: Option<String>,
     /// Seconds from the matching query to this response, 3 decimals.
     pub latency: Option<f64>,
+    /// GeoIP/ASN enrichment, when on.
+    pub geo: Option<Geo>,
 }
 
+/// Python's `datetime.fromtimestamp(t, tz=timezone.utc).isoformat()` of
+/// the same instant: microseconds rounded half to even, the fraction left
+/// out when it is zero (`2020-09-16T18:51:53.547352+00:00`).
 fn format_datetime(seconds: u64, nanos: u32) -> Option<String> {
-    let timestamp =
-        jiff::Timestamp::new(i64::try_from(seconds).ok()?, nanos.min(999_999_999) as i32).ok()?;
+    let nanos = nanos.min(999_999_999);
+    let (mut micros, rest) = (nanos / 1000, nanos % 1000);
+    if rest > 500 || (rest == 500 && micros % 2 == 1) {
+        micros += 1;
+    }
+    let seconds = i64::try_from(seconds).ok()? + i64::from(micros / 1_000_000);
+    let micros = micros % 1_000_000;
+    let timestamp = jiff::Timestamp::new(seconds, 0).ok()?;
     let civil = timestamp.to_zoned(jiff::tz::TimeZone::UTC).datetime();
-    Some(format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}+00:00",
+    let mut text = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
         civil.year(),
         civil.month(),
         civil.day(),
         civil.hour(),
         civil.minute(),
         civil.second(),
-        civil.subsec_nanosecond() / 1000
-    ))
+    );
+    if micros != 0 {
+        text.push_str(&format!(".{micros:06}"));
+    }
+    text.push_str("+00:00");
+    Some(text)
+}
+
+/// A float as Python's `str()` prints it (shortest round trip, `.0` on
+/// whole numbers): how dnstap-receiver's text line shows the latency.
+pub fn python_float(value: f64) -> String {
+    let text = format!("{value}");
+    if text.contains(['.', 'e', 'E', 'i', 'N']) {
+        text
+    } else {
+        format!("{text}.0")
+    }
 }
 
 impl MessageView {
@@ -109,7 +162,9 @@ impl MessageView {
         };
         let summary = payload.and_then(|p| dns::summarize(p));
         let nanos = nanos.unwrap_or(0);
-        let timestamp = seconds.map(|s| s as f64 + f64::from(nanos.min(999_999_999)) / 1e9);
+        // dnstap-receiver's arithmetic (`sec + nsec*1e-9`), so both print
+        // the same float.
+        let timestamp = seconds.map(|s| s as f64 + f64::from(nanos.min(999_999_999)) * 1e-9);
         let mut view = MessageView {
             identity: tap
                 .identity
@@ -131,17 +186,27 @@ impl MessageView {
             timestamp,
             datetime: seconds.and_then(|s| format_datetime(s, nanos)),
             latency: None,
+            geo: None,
         };
-        if let (Some(table), Some(summary), Some(time)) = (latency, summary.as_ref(), timestamp) {
+        // As dnstap-receiver: keyed on (query address, port, id), only
+        // with an address and a non-zero port; a response does not remove
+        // the query (a second response to it gets a latency too).
+        let address = message.query_address.as_ref().filter(|a| !a.is_empty());
+        let port = message.query_port.filter(|p| *p > 0);
+        if let (Some(table), Some(summary), Some(time), Some(address), Some(port)) =
+            (latency, summary.as_ref(), timestamp, address, port)
+        {
             let key = LatencyKey {
-                address: message.query_address.clone().unwrap_or_default(),
-                port: message.query_port.unwrap_or(0),
+                address: address.clone(),
+                port,
                 id: summary.id,
             };
             if is_query {
                 table.insert_query(key, time);
-            } else if let Some(query_time) = table.take_query(&key) {
-                view.latency = Some(((time - query_time) * 1000.0).round() / 1000.0);
+            } else if let Some(query_time) = table.query_time(&key) {
+                // Python's round(x, 3): the decimal nearest the exact
+                // binary value, which is what `{:.3}` prints.
+                view.latency = format!("{:.3}", time - query_time).parse().ok();
             }
         }
         Some(view)
@@ -157,7 +222,7 @@ impl MessageView {
         let length = self
             .length
             .map_or_else(|| "-".to_string(), |l| format!("{l}b"));
-        [
+        let mut fields = vec![
             or_dash(&self.datetime),
             or_dash(&self.identity),
             self.message.clone(),
@@ -169,10 +234,13 @@ impl MessageView {
             length,
             or_dash(&self.qname),
             or_dash(&self.rrtype),
-            self.latency
-                .map_or_else(|| "-".to_string(), |l| format!("{l:.3}")),
-        ]
-        .join(" ")
+            self.latency.map_or_else(|| "-".to_string(), python_float),
+        ];
+        if let Some(geo) = &self.geo {
+            fields.push(or_dash(&geo.country));
+            fields.push(or_dash(&geo.city));
+        }
+        fields.join(" ")
     }
 
     /// The fields as dnstap-receiver orders them (missing → `"-"`).
@@ -184,7 +252,7 @@ impl MessageView {
         fn number<T: Into<Value> + Copy>(value: Option<T>) -> Value {
             value.map_or_else(|| Value::from("-"), Into::into)
         }
-        vec![
+        let mut fields = vec![
             ("identity", text(&self.identity)),
             ("qname", text(&self.qname)),
             ("rrtype", text(&self.rrtype)),
@@ -204,21 +272,78 @@ impl MessageView {
             ),
             ("rcode", text(&self.rcode)),
             ("id", number(self.id)),
-            ("datetime", text(&self.datetime)),
-        ]
+        ];
+        if let Some(geo) = &self.geo {
+            // dnstap-receiver adds country and city before datetime.
+            fields.push(("country", text(&geo.country)));
+            fields.push(("city", text(&geo.city)));
+            fields.push(("asn", number(geo.asn)));
+            fields.push(("as-org", text(&geo.organization)));
+            if let Some(subnet) = &geo.ecs_subnet {
+                fields.push(("ecs", Value::from(subnet.clone())));
+                let ecs = geo.ecs.as_deref();
+                fields.push(("ecs-country", text(&ecs.and_then(|e| e.country.clone()))));
+                fields.push(("ecs-city", text(&ecs.and_then(|e| e.city.clone()))));
+                fields.push(("ecs-asn", number(ecs.and_then(|e| e.asn))));
+                fields.push((
+                    "ecs-as-org",
+                    text(&ecs.and_then(|e| e.organization.clone())),
+                ));
+            }
+        }
+        fields.push(("datetime", text(&self.datetime)));
+        fields
     }
 
     /// One JSON object (no newline), keys in dnstap-receiver's order.
     pub fn to_json(&self) -> String {
-        let mut out = String::from("{");
-        for (index, (key, value)) in self.fields().into_iter().enumerate() {
-            if index > 0 {
-                out.push_str(", ");
-            }
-            out.push_str(&format!("\"{key}\": {value}"));
-        }
-        out.push('}');
+        let mut out = String::with_capacity(400);
+        self.write_json(&mut out);
         out
+    }
+
+    /// Appends the JSON object (no newline) to `out`, as python's
+    /// `json.dumps` writes it: `", "` and `": "` separators, non-ASCII
+    /// escaped (`ensure_ascii`), floats as `repr` prints them. Written
+    /// directly, without building the [`MessageView::fields`] list: this is
+    /// the hot path of a JSON log.
+    pub fn write_json(&self, out: &mut String) {
+        let mut json = JsonObject { out, first: true };
+        json.text("identity", self.identity.as_deref());
+        json.text("qname", self.qname.as_deref());
+        json.text("rrtype", self.rrtype.as_deref());
+        json.text("query-ip", self.query_ip.as_deref());
+        json.integer("query-port", self.query_port.map(u64::from));
+        json.text("response-ip", self.response_ip.as_deref());
+        json.integer("response-port", self.response_port.map(u64::from));
+        json.float("latency", self.latency);
+        json.text("message", Some(&self.message));
+        json.text("family", self.family.as_deref());
+        json.text("protocol", self.protocol.as_deref());
+        json.integer("length", self.length.map(|l| l as u64));
+        json.float("timestamp", self.timestamp);
+        json.text(
+            "type",
+            Some(if self.is_query { "query" } else { "response" }),
+        );
+        json.text("rcode", self.rcode.as_deref());
+        json.integer("id", self.id.map(u64::from));
+        if let Some(geo) = &self.geo {
+            json.text("country", geo.country.as_deref());
+            json.text("city", geo.city.as_deref());
+            json.integer("asn", geo.asn.map(u64::from));
+            json.text("as-org", geo.organization.as_deref());
+            if let Some(subnet) = &geo.ecs_subnet {
+                let ecs = geo.ecs.as_deref();
+                json.text("ecs", Some(subnet));
+                json.text("ecs-country", ecs.and_then(|e| e.country.as_deref()));
+                json.text("ecs-city", ecs.and_then(|e| e.city.as_deref()));
+                json.integer("ecs-asn", ecs.and_then(|e| e.asn).map(u64::from));
+                json.text("ecs-as-org", ecs.and_then(|e| e.organization.as_deref()));
+            }
+        }
+        json.text("datetime", self.datetime.as_deref());
+        json.out.push('}');
     }
 
     /// One YAML document, starting with `---` and ending with a newline.
@@ -233,6 +358,72 @@ impl MessageView {
         }
         out
     }
+}
+
+/// Writes one flat JSON object the way python's `json.dumps` does.
+struct JsonObject<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl JsonObject<'_> {
+    fn key(&mut self, key: &str) {
+        self.out.push_str(if self.first { "{\"" } else { ", \"" });
+        self.first = false;
+        self.out.push_str(key);
+        self.out.push_str("\": ");
+    }
+
+    /// A string, `"-"` when missing.
+    fn text(&mut self, key: &str, value: Option<&str>) {
+        self.key(key);
+        push_json_string(self.out, value.unwrap_or("-"));
+    }
+
+    fn integer(&mut self, key: &str, value: Option<u64>) {
+        self.key(key);
+        match value {
+            Some(value) => {
+                use std::fmt::Write as _;
+                let _ = write!(self.out, "{value}");
+            }
+            None => self.out.push_str("\"-\""),
+        }
+    }
+
+    fn float(&mut self, key: &str, value: Option<f64>) {
+        self.key(key);
+        match value {
+            Some(value) if value.is_finite() => self.out.push_str(&python_float(value)),
+            _ => self.out.push_str("\"-\""),
+        }
+    }
+}
+
+/// A JSON string literal as python's `json.dumps` (`ensure_ascii=True`)
+/// writes it.
+pub fn push_json_string(out: &mut String, text: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+        }
+    }
+    out.push('"');
 }
 
 //---- LatencyTable ----
@@ -307,10 +498,10 @@ impl LatencyTable {
         self.expire(now);
     }
 
-    fn take_query(&mut self, key: &LatencyKey) -> Option<f64> {
+    fn query_time(&mut self, key: &LatencyKey) -> Option<f64> {
         let now = Instant::now();
         self.expire(now);
-        self.queries.remove(key).map(|(time, _)| time)
+        self.queries.get(key).map(|(time, _)| *time)
     }
 }
 
@@ -438,7 +629,8 @@ impl Dispatcher {
     }
 }
 
-fn control_bytes(control: ControlFrame) -> Vec<u8> {
+/// The bytes of one control frame (START/STOP of a dnstap file).
+pub fn control_bytes(control: ControlFrame) -> Vec<u8> {
     let mut out = BytesMut::new();
     // Encoding a fixed, small control frame cannot fail; an empty header on
     // the impossible error is harmless.
@@ -682,8 +874,26 @@ mod tests {
         .unwrap();
         assert_eq!(r.latency, Some(0.048));
         assert!(r.to_text().ends_with(" 0.048"));
-        assert!(table.is_empty());
+        assert_eq!(python_float(0.0), "0.0");
+        assert_eq!(python_float(0.05), "0.05");
+        assert_eq!(
+            format_datetime(1, 0).as_deref(),
+            Some("1970-01-01T00:00:01+00:00")
+        );
+        assert_eq!(
+            format_datetime(1, 999_999_500).as_deref(),
+            Some("1970-01-01T00:00:02+00:00"),
+            "half to even carries into the next second"
+        );
+        assert_eq!(
+            format_datetime(1, 1_500).as_deref(),
+            Some("1970-01-01T00:00:01.000002+00:00")
+        );
+        assert_eq!(table.len(), 1, "the query stays, as in dnstap-receiver");
         let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        let mut escaped = String::new();
+        push_json_string(&mut escaped, "a\"\\\u{1}é😀");
+        assert_eq!(escaped, r#""a\"\\\u0001\u00e9\ud83d\ude00""#);
         let keys: Vec<&str> = r.fields().iter().map(|(k, _)| *k).collect();
         assert_eq!(json.as_object().unwrap().len(), keys.len());
         assert_eq!(json["type"], "response");
@@ -737,10 +947,10 @@ mod tests {
             port: 1,
             id: 0,
         };
-        assert_eq!(table.take_query(&first), None);
+        assert_eq!(table.query_time(&first), None);
         let mut expiring = LatencyTable::new(10, Duration::ZERO);
         expiring.insert_query(first.clone(), 0.0);
-        assert_eq!(expiring.take_query(&first), None);
+        assert_eq!(expiring.query_time(&first), None);
     }
 
     #[test]

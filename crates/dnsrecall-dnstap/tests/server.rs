@@ -411,7 +411,7 @@ async fn outputs_write_text_json_yaml_and_dnstap() {
     let second = text.lines().nth(1).unwrap();
     assert!(
         second.contains(" CLIENT_RESPONSE NOERROR 127.0.0.1 49486 INET UDP ")
-            && second.ends_with(" host.local.test. A 0.000"),
+            && second.ends_with(" host.local.test. A 0.0"),
         "{second}"
     );
     let json = std::fs::read_to_string(dir.path().join("log.json")).unwrap();

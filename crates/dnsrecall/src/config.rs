@@ -42,7 +42,11 @@ pub struct Config {
     /// `[[outputs]]`: message outputs, each with its `kind`; every DNS
     /// message any input decodes goes to each.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub outputs: Vec<dnsrecall_ingest::outputs::OutputConfig>,
+    pub outputs: Vec<dnsrecall_ingest::outputs::OutputEntry>,
+    /// `[geoip]`: MaxMind-format databases enriching every output's
+    /// messages with the client's country, city and AS (docs/outputs.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geoip: Option<dnsrecall_ingest::outputs::geoip::GeoIpConfig>,
     /// `[pipeline]`: filters, bailiwick verification and the de-duplication
     /// cache (see crates/dnsrecall-pipeline/README.md).
     pub pipeline: dnsrecall_pipeline::PipelineConfig,
@@ -133,6 +137,7 @@ impl Default for Config {
             capture: Default::default(),
             inputs: Vec::new(),
             outputs: Vec::new(),
+            geoip: None,
             pipeline: Default::default(),
             stats: None,
         }
@@ -251,6 +256,9 @@ impl Config {
         for output in &mut config.outputs {
             output.resolve_paths(base);
         }
+        if let Some(geoip) = &mut config.geoip {
+            geoip.resolve_paths(base);
+        }
         let filter = &mut config.pipeline.filter;
         for path in filter.allow.iter_mut().chain(filter.deny.iter_mut()) {
             *path = resolve(base, path);
@@ -283,6 +291,9 @@ impl Config {
         for output in &self.outputs {
             output.validate().map_err(anyhow::Error::msg)?;
         }
+        if let Some(geoip) = &self.geoip {
+            geoip.validate().map_err(anyhow::Error::msg)?;
+        }
         Ok(())
     }
 
@@ -299,13 +310,13 @@ impl Config {
     }
 
     /// Every message output: `[[dnstap.outputs]]`, then `[[outputs]]`.
-    pub fn all_outputs(&self) -> Vec<dnsrecall_ingest::outputs::OutputConfig> {
-        use dnsrecall_ingest::outputs::OutputConfig;
+    pub fn all_outputs(&self) -> Vec<dnsrecall_ingest::outputs::OutputEntry> {
+        use dnsrecall_ingest::outputs::{OutputConfig, OutputEntry};
         self.dnstap
             .outputs
             .iter()
             .cloned()
-            .map(OutputConfig::File)
+            .map(|file| OutputEntry::new(OutputConfig::File(file)))
             .chain(self.outputs.iter().cloned())
             .collect()
     }
@@ -465,11 +476,13 @@ mod tests {
         assert!(matches!(&inputs[3], InputConfig::Dnstap(d) if d.tcp.is_some()));
         let outputs = config.all_outputs();
         assert_eq!(outputs.len(), 2, "the alias first, then [[outputs]]");
-        match &outputs[1] {
-            OutputConfig::File(file) => assert_eq!(
-                file.target,
+        if let OutputConfig::File(file) = &outputs[1].config {
+            assert_eq!(
+                file.path,
                 dir.path().join("log/m.json").display().to_string()
-            ),
+            );
+        } else {
+            panic!("expected a file output, got {:?}", outputs[1]);
         }
         // Round trip through the printed configuration.
         let printed = config.to_toml().unwrap();

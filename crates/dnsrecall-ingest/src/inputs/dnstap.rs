@@ -228,7 +228,7 @@ impl DnstapConfig {
             if output.queue_size == 0 {
                 bail!(
                     "dnstap output {}: queue_size must be at least 1",
-                    output.target
+                    output.path
                 );
             }
         }
@@ -903,7 +903,7 @@ mod tests {
             resolved.unix.as_deref(),
             Some(Path::new("/etc/dnsrecall/s.sock"))
         );
-        assert_eq!(resolved.outputs[0].target, "/etc/dnsrecall/log/x.json");
+        assert_eq!(resolved.outputs[0].path, "/etc/dnsrecall/log/x.json");
         assert!(toml::from_str::<DnstapConfig>("bogus = 1").is_err());
         let bad = DnstapConfig {
             unix_mode: Some("rw".into()),

@@ -14,12 +14,11 @@ use bytes::Bytes;
 use dnsrecall_core::message::DnsMessage;
 use dnsrecall_dnstap::framestream::{Mode, SenderSession};
 use dnsrecall_dnstap::{DNSTAP_CONTENT_TYPE, decode_dnstap};
-use dnsrecall_metrics::Registry;
 use serde::{Deserialize, Serialize};
 
-use super::BuildError;
 use super::queue::{self, Delivery, Link, LinkError, QueueOutput};
 use super::tcp::{self, Stream, Target};
+use super::{BuildError, OutputContext};
 use crate::message;
 
 /// Frames per batch (written, then flushed once).
@@ -45,9 +44,6 @@ pub struct DnstapRelayConfig {
     /// [default: 10000].
     #[serde(default = "queue::default_queue_size")]
     pub queue_size: usize,
-    /// Seconds given at shutdown to deliver what is queued [default: 5].
-    #[serde(default = "queue::default_flush_timeout_secs")]
-    pub flush_timeout_secs: u64,
 }
 
 fn default_true() -> bool {
@@ -87,7 +83,10 @@ impl DnstapRelayConfig {
 }
 
 /// Starts a dnstap relay.
-pub fn start(config: &DnstapRelayConfig, registry: &Registry) -> Result<QueueOutput, BuildError> {
+pub fn start(
+    config: &DnstapRelayConfig,
+    context: &OutputContext,
+) -> Result<QueueOutput, BuildError> {
     let target = match config.unix_path() {
         Some(path) => Target::Unix(path),
         None => Target::Tcp {
@@ -105,13 +104,8 @@ pub fn start(config: &DnstapRelayConfig, registry: &Registry) -> Result<QueueOut
         },
         session: None,
     };
-    let delivery = Delivery::new(
-        config.name(),
-        config.queue_size,
-        BATCH_SIZE,
-        config.flush_timeout_secs,
-    );
-    Ok(QueueOutput::start(link, delivery, registry))
+    let delivery = Delivery::new(context.name.clone(), config.queue_size, BATCH_SIZE);
+    Ok(QueueOutput::start(link, delivery, context))
 }
 
 struct RelayLink {

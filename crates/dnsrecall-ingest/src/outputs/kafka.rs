@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dnsrecall_core::message::DnsMessage;
-use dnsrecall_metrics::Registry;
 use rskafka::BackoffConfig;
 use rskafka::chrono::{DateTime, Utc};
 use rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandling};
@@ -21,8 +20,8 @@ use rskafka::client::{Client, ClientBuilder};
 use rskafka::record::Record;
 use serde::{Deserialize, Serialize};
 
-use super::BuildError;
 use super::queue::{self, Delivery, LineFormat, Link, LinkError, QueueOutput, Renderer};
+use super::{BuildError, OutputContext};
 
 /// What a record is keyed by.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,9 +98,6 @@ pub struct KafkaConfig {
     /// [default: 10000].
     #[serde(default = "queue::default_queue_size")]
     pub queue_size: usize,
-    /// Seconds given at shutdown to deliver what is queued [default: 5].
-    #[serde(default = "queue::default_flush_timeout_secs")]
-    pub flush_timeout_secs: u64,
 }
 
 impl KafkaConfig {
@@ -141,7 +137,7 @@ impl KafkaConfig {
 }
 
 /// Starts a Kafka output.
-pub fn start(config: &KafkaConfig, registry: &Registry) -> Result<QueueOutput, BuildError> {
+pub fn start(config: &KafkaConfig, context: &OutputContext) -> Result<QueueOutput, BuildError> {
     let link = KafkaLink {
         config: config.clone(),
         renderer: Renderer::new(config.format),
@@ -149,13 +145,8 @@ pub fn start(config: &KafkaConfig, registry: &Registry) -> Result<QueueOutput, B
         partitions: Vec::new(),
         next: 0,
     };
-    let delivery = Delivery::new(
-        config.name(),
-        config.queue_size,
-        config.batch_size,
-        config.flush_timeout_secs,
-    );
-    Ok(QueueOutput::start(link, delivery, registry))
+    let delivery = Delivery::new(context.name.clone(), config.queue_size, config.batch_size);
+    Ok(QueueOutput::start(link, delivery, context))
 }
 
 struct KafkaLink {

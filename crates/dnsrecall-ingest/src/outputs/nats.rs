@@ -12,11 +12,10 @@ use std::time::Duration;
 use async_nats::jetstream;
 use bytes::Bytes;
 use dnsrecall_core::message::DnsMessage;
-use dnsrecall_metrics::Registry;
 use serde::{Deserialize, Serialize};
 
-use super::BuildError;
 use super::queue::{self, Delivery, LineFormat, Link, LinkError, QueueOutput, Renderer};
+use super::{BuildError, OutputContext};
 
 /// Messages per batch (published, then flushed or acknowledged together).
 const BATCH_SIZE: usize = 256;
@@ -44,9 +43,6 @@ pub struct NatsConfig {
     /// [default: 10000].
     #[serde(default = "queue::default_queue_size")]
     pub queue_size: usize,
-    /// Seconds given at shutdown to deliver what is queued [default: 5].
-    #[serde(default = "queue::default_flush_timeout_secs")]
-    pub flush_timeout_secs: u64,
 }
 
 impl NatsConfig {
@@ -89,7 +85,7 @@ impl NatsConfig {
 }
 
 /// Starts a NATS output.
-pub fn start(config: &NatsConfig, registry: &Registry) -> Result<QueueOutput, BuildError> {
+pub fn start(config: &NatsConfig, context: &OutputContext) -> Result<QueueOutput, BuildError> {
     let link = NatsLink {
         url: config.url.clone(),
         subject: config.subject.clone(),
@@ -98,13 +94,8 @@ pub fn start(config: &NatsConfig, registry: &Registry) -> Result<QueueOutput, Bu
         renderer: Renderer::new(config.format),
         client: None,
     };
-    let delivery = Delivery::new(
-        config.name(),
-        config.queue_size,
-        BATCH_SIZE,
-        config.flush_timeout_secs,
-    );
-    Ok(QueueOutput::start(link, delivery, registry))
+    let delivery = Delivery::new(context.name.clone(), config.queue_size, BATCH_SIZE);
+    Ok(QueueOutput::start(link, delivery, context))
 }
 
 struct NatsLink {

@@ -8,13 +8,12 @@
 
 use bytes::Bytes;
 use dnsrecall_core::message::DnsMessage;
-use dnsrecall_metrics::Registry;
 use futures::SinkExt;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::{Client, NoTls};
 
-use super::BuildError;
 use super::queue::{self, Delivery, Link, LinkError, QueueOutput, Renderer};
+use super::{BuildError, OutputContext};
 
 fn default_batch_size() -> usize {
     1000
@@ -74,9 +73,6 @@ pub struct PostgresConfig {
     /// [default: 10000].
     #[serde(default = "queue::default_queue_size")]
     pub queue_size: usize,
-    /// Seconds given at shutdown to deliver what is queued [default: 5].
-    #[serde(default = "queue::default_flush_timeout_secs")]
-    pub flush_timeout_secs: u64,
 }
 
 fn is_identifier(part: &str) -> bool {
@@ -120,7 +116,7 @@ impl PostgresConfig {
 }
 
 /// Starts a PostgreSQL output.
-pub fn start(config: &PostgresConfig, registry: &Registry) -> Result<QueueOutput, BuildError> {
+pub fn start(config: &PostgresConfig, context: &OutputContext) -> Result<QueueOutput, BuildError> {
     let dsn = config
         .dsn
         .parse::<tokio_postgres::Config>()
@@ -147,13 +143,8 @@ pub fn start(config: &PostgresConfig, registry: &Registry) -> Result<QueueOutput
         renderer: Renderer::new(queue::LineFormat::Json),
         client: None,
     };
-    let delivery = Delivery::new(
-        config.name(),
-        config.queue_size,
-        config.batch_size,
-        config.flush_timeout_secs,
-    );
-    Ok(QueueOutput::start(link, delivery, registry))
+    let delivery = Delivery::new(context.name.clone(), config.queue_size, config.batch_size);
+    Ok(QueueOutput::start(link, delivery, context))
 }
 
 //---- CSV ----
@@ -349,7 +340,6 @@ mod tests {
             table: table.into(),
             batch_size: 10,
             queue_size: 10,
-            flush_timeout_secs: 1,
         };
         assert!(config("dns_messages").validate().is_ok());
         assert!(config("logs.dns").validate().is_ok());

@@ -19,11 +19,14 @@
 //! cleanly, and whatever is still undelivered at the deadline is counted as
 //! dropped with `reason="shutdown"`.
 //!
-//! Metrics (label `output` = the output's [`Delivery::name`]):
-//! `dnsrecall_output_sent_total`, `dnsrecall_output_dropped_total{reason}`
-//! (`queue_full`, `shutdown`, `rejected`), `dnsrecall_output_errors_total`,
-//! `dnsrecall_output_connects_total`, and the gauges
-//! `dnsrecall_output_queued` and `dnsrecall_output_connected`.
+//! Metrics: the common per-output counters of [`super::OutputMetrics`]
+//! (`dnsrecall_output_written_total` = delivered,
+//! `dnsrecall_output_dropped_total{reason}` with `queue_full`, `shutdown`
+//! and `error` for a batch the peer refused, `dnsrecall_output_errors_total`
+//! for every failed connect or send), plus
+//! `dnsrecall_output_connects_total` and the gauges
+//! `dnsrecall_output_queued` and `dnsrecall_output_connected`, all
+//! labelled `output` (the output's `name`).
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -31,19 +34,16 @@ use std::time::Duration;
 
 use dnsrecall_core::message::DnsMessage;
 use dnsrecall_dnstap::output::{LatencyTable, MessageView};
-use dnsrecall_metrics::{Counter, Gauge, Registry};
+use dnsrecall_metrics::{Counter, Gauge};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
-use super::MessageOutput;
+use super::{Deadline, DropReason, MessageOutput, OutputContext, OutputMetrics};
 use crate::message;
 
 /// Messages queued per output unless configured [default: 10000].
 pub const DEFAULT_QUEUE_SIZE: usize = 10_000;
-/// Seconds an output gets at shutdown to deliver what it holds [default: 5].
-pub const DEFAULT_FLUSH_TIMEOUT_SECS: u64 = 5;
 /// First reconnect delay; doubled after each failure up to [`MAX_BACKOFF`].
 pub const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 /// Longest reconnect delay.
@@ -55,10 +55,6 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(crate) fn default_queue_size() -> usize {
     DEFAULT_QUEUE_SIZE
-}
-
-pub(crate) fn default_flush_timeout_secs() -> u64 {
-    DEFAULT_FLUSH_TIMEOUT_SECS
 }
 
 //---- Delivery ----
@@ -73,8 +69,6 @@ pub struct Delivery {
     pub queue_size: usize,
     /// Most messages handed to the link at once.
     pub batch_size: usize,
-    /// Time given at shutdown to deliver what is queued.
-    pub flush_timeout: Duration,
     /// First reconnect delay.
     pub initial_backoff: Duration,
     /// Reconnect delay cap.
@@ -84,19 +78,13 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// Defaults for everything but the name, queue size, batch size and
-    /// flush timeout.
-    pub fn new(
-        name: String,
-        queue_size: usize,
-        batch_size: usize,
-        flush_timeout_secs: u64,
-    ) -> Self {
+    /// Defaults for everything but the name, queue size and batch size
+    /// (the flush deadline is the output's common `flush_timeout_secs`).
+    pub fn new(name: String, queue_size: usize, batch_size: usize) -> Self {
         Delivery {
             name,
             queue_size: queue_size.max(1),
             batch_size: batch_size.max(1),
-            flush_timeout: Duration::from_secs(flush_timeout_secs),
             initial_backoff: INITIAL_BACKOFF,
             max_backoff: MAX_BACKOFF,
             send_timeout: SEND_TIMEOUT,
@@ -162,90 +150,49 @@ pub trait Link: Send + 'static {
 
 //---- Counters ----
 
-/// Why a message was not delivered (the `reason` label).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DropReason {
-    /// The queue was full (peer dead or slower than the traffic).
-    QueueFull,
-    /// Still queued (or offered) when the flush deadline passed.
-    Shutdown,
-    /// The peer refused it, or it has no form this output can send.
-    Rejected,
-}
-
-impl DropReason {
-    /// The label value.
-    pub fn label(self) -> &'static str {
-        match self {
-            DropReason::QueueFull => "queue_full",
-            DropReason::Shutdown => "shutdown",
-            DropReason::Rejected => "rejected",
-        }
-    }
-}
-
-/// One output's counters, registered under its name.
+/// One output's counters: the common ones and the delivery gauges.
 #[derive(Clone)]
 struct Counters {
-    sent: Arc<Counter>,
-    queue_full: Arc<Counter>,
-    shutdown: Arc<Counter>,
-    rejected: Arc<Counter>,
-    errors: Arc<Counter>,
+    common: Arc<OutputMetrics>,
     connects: Arc<Counter>,
     queued: Arc<Gauge>,
     connected: Arc<Gauge>,
 }
 
 impl Counters {
-    fn register(registry: &Registry, name: &str) -> Counters {
-        let output = [("output", name)];
-        let dropped = |reason: DropReason| {
-            registry.counter(
-                "dnsrecall_output_dropped_total",
-                "Messages an output did not deliver, by reason (queue_full, shutdown, rejected).",
-                &[("output", name), ("reason", reason.label())],
-            )
-        };
+    fn register(context: &OutputContext) -> Counters {
+        let output = [("output", context.name.as_str())];
+        let registry = &context.registry;
         Counters {
-            sent: registry.counter(
-                "dnsrecall_output_sent_total",
-                "Messages an output delivered to its peer.",
-                &output,
-            ),
-            queue_full: dropped(DropReason::QueueFull),
-            shutdown: dropped(DropReason::Shutdown),
-            rejected: dropped(DropReason::Rejected),
-            errors: registry.counter(
-                "dnsrecall_output_errors_total",
-                "Failed connects and sends of an output (each followed by a reconnect after a backoff).",
-                &output,
-            ),
+            common: context.metrics.clone(),
             connects: registry.counter(
                 "dnsrecall_output_connects_total",
-                "Connections an output made to its peer.",
+                "Connections a network output made to its peer.",
                 &output,
             ),
             queued: registry.gauge(
                 "dnsrecall_output_queued",
-                "Messages waiting in an output's queue.",
+                "Messages waiting in a network output's queue.",
                 &output,
             ),
             connected: registry.gauge(
                 "dnsrecall_output_connected",
-                "1 while an output is connected to its peer.",
+                "1 while a network output is connected to its peer.",
                 &output,
             ),
         }
     }
 
     fn dropped(&self, reason: DropReason, n: usize) {
-        let counter = match reason {
-            DropReason::QueueFull => &self.queue_full,
-            DropReason::Shutdown => &self.shutdown,
-            DropReason::Rejected => &self.rejected,
-        };
-        counter.add_shared(n as u64);
+        self.common.drop_n(reason, n as u64);
+    }
+
+    fn sent(&self, n: usize) {
+        self.common.written.add_shared(n as u64);
+    }
+
+    fn error(&self) {
+        self.common.errors.add_shared(1);
     }
 }
 
@@ -256,10 +203,9 @@ pub struct QueueOutput {
     /// `None` once finished: dropping it closes the queue, which is how the
     /// worker learns that nothing more will come.
     sender: Mutex<Option<mpsc::Sender<DnsMessage>>>,
-    /// The flush deadline, set by `finish`.
-    deadline: watch::Sender<Option<Instant>>,
+    /// Set by `finish`: from then on the worker watches the deadline.
+    finishing: watch::Sender<bool>,
     worker: Mutex<Option<JoinHandle<()>>>,
-    flush_timeout: Duration,
     counters: Counters,
 }
 
@@ -267,15 +213,17 @@ impl QueueOutput {
     /// Registers the counters and starts the worker (inside a tokio
     /// runtime). The link connects in the worker, so a peer that is down at
     /// startup is retried like one that goes down later.
-    pub fn start<L: Link>(link: L, delivery: Delivery, registry: &Registry) -> QueueOutput {
-        let counters = Counters::register(registry, &delivery.name);
+    pub fn start<L: Link>(link: L, delivery: Delivery, context: &OutputContext) -> QueueOutput {
+        let counters = Counters::register(context);
         let (sender, receiver) = mpsc::channel(delivery.queue_size);
-        let (deadline, deadline_rx) = watch::channel(None);
-        let flush_timeout = delivery.flush_timeout;
+        let (finishing, finishing_rx) = watch::channel(false);
         let worker = Worker {
             link,
             receiver,
-            deadline: deadline_rx,
+            shutdown: Shutdown {
+                finishing: finishing_rx,
+                deadline: context.deadline.clone(),
+            },
             counters: counters.clone(),
             delivery,
             connected: false,
@@ -285,9 +233,8 @@ impl QueueOutput {
         let worker = tokio::spawn(worker.run());
         QueueOutput {
             sender: Mutex::new(Some(sender)),
-            deadline,
+            finishing,
             worker: Mutex::new(Some(worker)),
-            flush_timeout,
             counters,
         }
     }
@@ -316,9 +263,7 @@ impl MessageOutput for QueueOutput {
         if let Ok(mut sender) = self.sender.lock() {
             sender.take();
         }
-        let _ = self
-            .deadline
-            .send(Some(Instant::now() + self.flush_timeout));
+        let _ = self.finishing.send(true);
         self.worker.lock().ok()?.take()
     }
 }
@@ -328,7 +273,7 @@ impl MessageOutput for QueueOutput {
 struct Worker<L: Link> {
     link: L,
     receiver: mpsc::Receiver<DnsMessage>,
-    deadline: watch::Receiver<Option<Instant>>,
+    shutdown: Shutdown,
     counters: Counters,
     delivery: Delivery,
     connected: bool,
@@ -338,16 +283,31 @@ struct Worker<L: Link> {
     failing: bool,
 }
 
-/// Completes at the flush deadline (never before `finish`).
-async fn deadline_passed(deadline: &mut watch::Receiver<Option<Instant>>) {
-    let at = match deadline.wait_for(Option::is_some).await {
-        Ok(at) => *at,
-        // The output was dropped without `finish`: no deadline.
-        Err(_) => None,
-    };
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
+/// When to give up at shutdown: `finish` was called and the common flush
+/// deadline (set by `MessageOutputs::finish`) has passed.
+struct Shutdown {
+    finishing: watch::Receiver<bool>,
+    deadline: Deadline,
+}
+
+/// How often the worker looks at the deadline once finishing.
+const DEADLINE_POLL: Duration = Duration::from_millis(20);
+
+impl Shutdown {
+    /// Completes at the flush deadline (never before `finish`).
+    async fn passed(&mut self) {
+        if self
+            .finishing
+            .wait_for(|finishing| *finishing)
+            .await
+            .is_err()
+        {
+            // The output was dropped without `finish`: no deadline.
+            std::future::pending::<()>().await;
+        }
+        while !self.deadline.passed() {
+            tokio::time::sleep(DEADLINE_POLL).await;
+        }
     }
 }
 
@@ -357,7 +317,7 @@ impl<L: Link> Worker<L> {
         loop {
             let first = tokio::select! {
                 message = self.receiver.recv() => message,
-                () = deadline_passed(&mut self.deadline) => {
+                () = self.shutdown.passed() => {
                     self.give_up(0);
                     return;
                 }
@@ -386,7 +346,7 @@ impl<L: Link> Worker<L> {
                 );
                 tokio::select! {
                     () = deliver => true,
-                    () = deadline_passed(&mut self.deadline) => false,
+                    () = self.shutdown.passed() => false,
                 }
             };
             if !delivered {
@@ -401,7 +361,7 @@ impl<L: Link> Worker<L> {
             let close = self.link.close();
             tokio::select! {
                 () = close => {}
-                () = deadline_passed(&mut self.deadline) => {}
+                () = self.shutdown.passed() => {}
             }
         }
         self.counters.connected.set(0);
@@ -411,7 +371,7 @@ impl<L: Link> Worker<L> {
     fn take(&mut self, message: &DnsMessage, batch: &mut Vec<L::Item>) {
         match self.link.prepare(message) {
             Some(item) => batch.push(item),
-            None => self.counters.dropped(DropReason::Rejected, 1),
+            None => self.counters.dropped(DropReason::Error, 1),
         }
     }
 
@@ -478,12 +438,12 @@ impl<L: Link> Worker<L> {
             };
             match result {
                 Ok(()) => {
-                    counters.sent.add_shared(batch.len() as u64);
+                    counters.sent(batch.len());
                     *backoff = Duration::ZERO;
                     return;
                 }
                 Err(LinkError::Rejected(reason)) => {
-                    counters.dropped(DropReason::Rejected, batch.len());
+                    counters.dropped(DropReason::Error, batch.len());
                     tracing::warn!(output = %delivery.name, %reason, messages = batch.len(), "output peer rejected a batch");
                     return;
                 }
@@ -504,7 +464,7 @@ impl<L: Link> Worker<L> {
         what: &str,
         error: &LinkError,
     ) {
-        counters.errors.inc();
+        counters.error();
         *backoff = if backoff.is_zero() {
             delivery.initial_backoff
         } else {
@@ -638,7 +598,7 @@ mod tests {
         async fn close(&mut self) {}
     }
 
-    fn value(registry: &Registry, name: &str, labels: &[(&str, &str)]) -> u64 {
+    fn value(registry: &dnsrecall_metrics::Registry, name: &str, labels: &[(&str, &str)]) -> u64 {
         registry
             .gather()
             .into_iter()
@@ -657,17 +617,18 @@ mod tests {
 
     #[tokio::test]
     async fn dead_peer_fills_the_queue_then_recovers_and_every_message_is_accounted() {
-        let registry = Registry::default();
+        let context = OutputContext::detached("test-dead");
+        let registry = context.registry.clone();
         let up = Arc::new(AtomicBool::new(false));
         let delivered = Arc::new(AtomicUsize::new(0));
         let link = TestLink {
             up: up.clone(),
             delivered: delivered.clone(),
         };
-        let mut delivery = Delivery::new("test:dead".into(), 8, 4, 5);
+        let mut delivery = Delivery::new("test-dead".into(), 8, 4);
         delivery.initial_backoff = Duration::from_millis(5);
         delivery.max_backoff = Duration::from_millis(20);
-        let output = QueueOutput::start(link, delivery, &registry);
+        let output = QueueOutput::start(link, delivery, &context);
         for id in 0..100 {
             output.offer(&message(id));
             tokio::task::yield_now().await;
@@ -675,36 +636,38 @@ mod tests {
         let full = value(
             &registry,
             "dnsrecall_output_dropped_total",
-            &[("output", "test:dead"), ("reason", "queue_full")],
+            &[("output", "test-dead"), ("reason", "queue_full")],
         );
         assert!(full >= 100 - 8 - 4, "dropped {full}");
         up.store(true, Ordering::SeqCst);
+        context
+            .deadline
+            .set(std::time::Instant::now() + Duration::from_secs(5));
         output.finish().unwrap().await.unwrap();
         let sent = value(
             &registry,
-            "dnsrecall_output_sent_total",
-            &[("output", "test:dead")],
+            "dnsrecall_output_written_total",
+            &[("output", "test-dead")],
         );
         assert_eq!(sent as usize, delivered.load(Ordering::SeqCst));
         assert_eq!(sent + full, 100, "every message sent or counted");
         assert!(value(&registry, "dnsrecall_output_errors_total", &[]) > 0);
+        assert_eq!(value(&registry, "dnsrecall_output_connects_total", &[]), 1);
     }
 
     #[tokio::test]
     async fn flush_deadline_counts_what_is_left() {
-        let registry = Registry::default();
+        let context = OutputContext::detached("test-gone");
+        let registry = context.registry.clone();
         let link = TestLink {
             up: Arc::new(AtomicBool::new(false)),
             delivered: Arc::new(AtomicUsize::new(0)),
         };
-        let output = QueueOutput::start(
-            link,
-            Delivery::new("test:gone".into(), 50, 10, 0),
-            &registry,
-        );
+        let output = QueueOutput::start(link, Delivery::new("test-gone".into(), 50, 10), &context);
         for id in 0..30 {
             output.offer(&message(id));
         }
+        context.deadline.set(std::time::Instant::now());
         output.finish().unwrap().await.unwrap();
         output.offer(&message(99));
         let shutdown = value(
@@ -713,6 +676,6 @@ mod tests {
             &[("reason", "shutdown")],
         );
         assert_eq!(shutdown, 31);
-        assert_eq!(value(&registry, "dnsrecall_output_sent_total", &[]), 0);
+        assert_eq!(value(&registry, "dnsrecall_output_written_total", &[]), 0);
     }
 }

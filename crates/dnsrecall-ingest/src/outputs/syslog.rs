@@ -9,14 +9,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use dnsrecall_core::message::DnsMessage;
-use dnsrecall_metrics::Registry;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{UdpSocket, UnixDatagram};
 
-use super::BuildError;
 use super::queue::{self, Delivery, LineFormat, Link, LinkError, QueueOutput, Renderer};
 use super::tcp::{self, Stream, Target};
+use super::{BuildError, OutputContext};
 
 /// Records per batch.
 const BATCH_SIZE: usize = 256;
@@ -80,9 +79,6 @@ pub struct SyslogConfig {
     /// [default: 10000].
     #[serde(default = "queue::default_queue_size")]
     pub queue_size: usize,
-    /// Seconds given at shutdown to deliver what is queued [default: 5].
-    #[serde(default = "queue::default_flush_timeout_secs")]
-    pub flush_timeout_secs: u64,
 }
 
 fn default_facility() -> String {
@@ -195,7 +191,7 @@ fn local_hostname() -> String {
 }
 
 /// Starts a syslog output.
-pub fn start(config: &SyslogConfig, registry: &Registry) -> Result<QueueOutput, BuildError> {
+pub fn start(config: &SyslogConfig, context: &OutputContext) -> Result<QueueOutput, BuildError> {
     let invalid = |message: String| BuildError::Config {
         output: config.name(),
         message,
@@ -219,13 +215,8 @@ pub fn start(config: &SyslogConfig, registry: &Registry) -> Result<QueueOutput, 
         connection: None,
         buffer: Vec::new(),
     };
-    let delivery = Delivery::new(
-        config.name(),
-        config.queue_size,
-        BATCH_SIZE,
-        config.flush_timeout_secs,
-    );
-    Ok(QueueOutput::start(link, delivery, registry))
+    let delivery = Delivery::new(context.name.clone(), config.queue_size, BATCH_SIZE);
+    Ok(QueueOutput::start(link, delivery, context))
 }
 
 //---- Records ----

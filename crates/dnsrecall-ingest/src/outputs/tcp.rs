@@ -10,13 +10,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dnsrecall_core::message::DnsMessage;
-use dnsrecall_metrics::Registry;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
-use super::BuildError;
 use super::queue::{self, Delivery, LineFormat, Link, LinkError, QueueOutput, Renderer};
+use super::{BuildError, OutputContext};
 
 /// Messages per write unless configured.
 const BATCH_SIZE: usize = 256;
@@ -54,9 +53,6 @@ pub struct TcpConfig {
     /// [default: 10000].
     #[serde(default = "queue::default_queue_size")]
     pub queue_size: usize,
-    /// Seconds given at shutdown to deliver what is queued [default: 5].
-    #[serde(default = "queue::default_flush_timeout_secs")]
-    pub flush_timeout_secs: u64,
 }
 
 fn default_delimiter() -> String {
@@ -113,7 +109,7 @@ fn host_of(address: &str) -> &str {
 }
 
 /// Starts a TCP output.
-pub fn start(config: &TcpConfig, registry: &Registry) -> Result<QueueOutput, BuildError> {
+pub fn start(config: &TcpConfig, context: &OutputContext) -> Result<QueueOutput, BuildError> {
     let tls = match (&config.tls, &config.tls_ca) {
         (true, Some(ca)) => {
             let client = match (&config.tls_cert, &config.tls_key) {
@@ -155,13 +151,8 @@ pub fn start(config: &TcpConfig, registry: &Registry) -> Result<QueueOutput, Bui
         stream: None,
         buffer: Vec::new(),
     };
-    let delivery = Delivery::new(
-        config.name(),
-        config.queue_size,
-        BATCH_SIZE,
-        config.flush_timeout_secs,
-    );
-    Ok(QueueOutput::start(link, delivery, registry))
+    let delivery = Delivery::new(context.name.clone(), config.queue_size, BATCH_SIZE);
+    Ok(QueueOutput::start(link, delivery, context))
 }
 
 //---- Streams ----

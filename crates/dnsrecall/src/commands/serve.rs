@@ -40,7 +40,7 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
         tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), "serving the query API");
         let metrics = Arc::new(dnsrecall_metrics::Registry::default());
         writer.register_metrics(&metrics);
-        let mut outputs = dnsrecall_ingest::outputs::build(&config.all_outputs(), &metrics)?;
+        let mut outputs = dnsrecall_ingest::outputs::build(&config.all_outputs(), config.geoip.as_ref(), &metrics)?;
         let stats = match &config.stats {
             Some(stats_config) => {
                 let stats = Arc::new(
