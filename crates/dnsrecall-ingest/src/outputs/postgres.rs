@@ -4,7 +4,7 @@
 //! of [`CREATE_COLUMNS`] (the fields of the JSON log, typed). A connection
 //! that breaks is reopened with backoff and the batch copied again; a batch
 //! PostgreSQL refuses as data (class 22/23 errors) is dropped and counted
-//! as `rejected`. Delivery is [`super::queue`]'s.
+//! with `reason="error"`. Delivery is [`super::queue`]'s.
 
 use bytes::Bytes;
 use dnsrecall_core::message::DnsMessage;

@@ -113,7 +113,7 @@ pub enum LinkError {
     #[error("{0}")]
     Transient(String),
     /// The peer refused this batch for good (a value it cannot take): the
-    /// batch is dropped and counted as `rejected`, the link stays.
+    /// batch is dropped and counted (`reason="error"`), the link stays.
     #[error("{0}")]
     Rejected(String),
 }
@@ -132,7 +132,7 @@ pub trait Link: Send + 'static {
     type Item: Send + Sync + 'static;
 
     /// Prepares one message; `None` when this output has nothing to send
-    /// for it (counted as `rejected`).
+    /// for it (counted with `reason="error"`).
     fn prepare(&mut self, message: &DnsMessage) -> Option<Self::Item>;
 
     /// Connects, or reconnects after a failure (dropping any old
