@@ -52,6 +52,52 @@ if [ ! -s "$geoip_dir/package/GeoLite2-City.mmdb" ]; then
 fi
 export DNSRECALL_TEST_GEOIP_CITY="$geoip_dir/package/GeoLite2-City.mmdb"
 
+# Network outputs (crates/dnsrecall/tests/outputs_net.rs): rsyslogd run
+# privately by the syslog test, a NATS server with JetStream on
+# 127.0.0.1:4222, PostgreSQL on 127.0.0.1:5432 with database `test`
+# (trust), the tansu Kafka broker, and confluent-kafka (its wheel bundles a
+# recent librdkafka) for the consumer-group read-back.
+need_apt=()
+for pkg in rsyslog nats-server postgresql postgresql-client; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing Debian packages: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
+  echo "== starting nats-server (JetStream) on 127.0.0.1:4222"
+  mkdir -p "$HOME/.cache/dnsrecall-nats"
+  nohup nats-server -a 127.0.0.1 -p 4222 -js -sd "$HOME/.cache/dnsrecall-nats" >/dev/null 2>&1 &
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null && break; sleep 0.1; done
+fi
+if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+  echo "== starting PostgreSQL on 127.0.0.1:5432"
+  pg_ctlcluster "$(ls /etc/postgresql | sort -V | tail -1)" main start
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && break; sleep 0.1; done
+fi
+# Trust on loopback and a database `test` owned by the user running the tests.
+if ! psql -h 127.0.0.1 -d test -Atc 'select 1' >/dev/null 2>&1; then
+  pg_hba="$(su postgres -c "psql -Atc 'show hba_file'")"
+  if ! grep -q '^host all all 127.0.0.1/32 trust' "$pg_hba"; then
+    sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$pg_hba"
+    su postgres -c "psql -Atc 'select pg_reload_conf()'" >/dev/null
+  fi
+  su postgres -c "psql -Atc \"select 1 from pg_roles where rolname = '$(id -un)'\"" | grep -q 1 \
+    || su postgres -c "createuser --superuser $(id -un)"
+  su postgres -c "psql -Atc \"select 1 from pg_database where datname = 'test'\"" | grep -q 1 \
+    || su postgres -c "createdb -O $(id -un) test"
+fi
+if [ ! -x "$HOME/.cargo/bin/tansu" ]; then
+  echo "== installing tansu (Kafka-protocol broker; about 9 minutes on 2 cores)"
+  CARGO_TARGET_DIR="$HOME/.cache/tansu-target" cargo install tansu --features dynostore
+fi
+if ! "$venv/bin/python" -c 'import confluent_kafka' 2>/dev/null; then
+  "$venv/bin/pip" install -q --disable-pip-version-check confluent-kafka
+fi
+
 # One target directory outside the clone, reused between runs on this
 # machine: RocksDB's C++ is built once, for clippy and the tests alike.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dnsrecall-target}"

@@ -27,11 +27,18 @@
 //!   waits at most `flush_timeout_secs` per output; what an output still
 //!   holds then is dropped and counted (`reason="shutdown"`).
 
+pub mod dnstap;
 pub mod file;
 pub mod filter;
 pub mod geoip;
+pub mod kafka;
 pub mod metrics;
+pub mod nats;
+pub mod postgres;
+pub mod queue;
 pub mod stats;
+pub mod syslog;
+pub mod tcp;
 pub mod template;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -89,6 +96,18 @@ pub enum OutputConfig {
     File(file::FileConfig),
     /// dnstap-receiver's periodic one-line traffic summary.
     Metrics(metrics::MetricsConfig),
+    /// Lines (text, NDJSON, YAML) to a TCP collector, optionally TLS.
+    Tcp(tcp::TcpConfig),
+    /// Syslog records (RFC 5424/3164) over UDP, TCP or a unix socket.
+    Syslog(syslog::SyslogConfig),
+    /// A dnstap relay (Frame Streams) to another receiver.
+    Dnstap(dnstap::DnstapRelayConfig),
+    /// Records of a Kafka topic.
+    Kafka(kafka::KafkaConfig),
+    /// Messages on a NATS subject, optionally JetStream.
+    Nats(nats::NatsConfig),
+    /// Rows of a PostgreSQL table.
+    Postgres(postgres::PostgresConfig),
 }
 
 impl OutputConfig {
@@ -97,6 +116,12 @@ impl OutputConfig {
         match self {
             OutputConfig::File(_) => "file",
             OutputConfig::Metrics(_) => "metrics",
+            OutputConfig::Tcp(_) => "tcp",
+            OutputConfig::Syslog(_) => "syslog",
+            OutputConfig::Dnstap(_) => "dnstap",
+            OutputConfig::Kafka(_) => "kafka",
+            OutputConfig::Nats(_) => "nats",
+            OutputConfig::Postgres(_) => "postgres",
         }
     }
 
@@ -105,6 +130,10 @@ impl OutputConfig {
         match self {
             OutputConfig::File(config) => config.resolve_paths(base),
             OutputConfig::Metrics(config) => config.resolve_paths(base),
+            OutputConfig::Tcp(config) => config.resolve_paths(base),
+            OutputConfig::Syslog(config) => config.resolve_paths(base),
+            OutputConfig::Dnstap(config) => config.resolve_paths(base),
+            OutputConfig::Kafka(_) | OutputConfig::Nats(_) | OutputConfig::Postgres(_) => {}
         }
     }
 
@@ -113,6 +142,12 @@ impl OutputConfig {
         match self {
             OutputConfig::File(config) => config.validate(),
             OutputConfig::Metrics(config) => config.validate(),
+            OutputConfig::Tcp(config) => config.validate(),
+            OutputConfig::Syslog(config) => config.validate(),
+            OutputConfig::Dnstap(config) => config.validate(),
+            OutputConfig::Kafka(config) => config.validate(),
+            OutputConfig::Nats(config) => config.validate(),
+            OutputConfig::Postgres(config) => config.validate(),
         }
     }
 }
@@ -554,6 +589,12 @@ pub fn build(
             OutputConfig::Metrics(config) => {
                 Box::new(metrics::MetricsOutput::start(config, &context)?)
             }
+            OutputConfig::Tcp(config) => Box::new(tcp::start(config, &context)?),
+            OutputConfig::Syslog(config) => Box::new(syslog::start(config, &context)?),
+            OutputConfig::Dnstap(config) => Box::new(dnstap::start(config, &context)?),
+            OutputConfig::Kafka(config) => Box::new(kafka::start(config, &context)?),
+            OutputConfig::Nats(config) => Box::new(nats::start(config, &context)?),
+            OutputConfig::Postgres(config) => Box::new(postgres::start(config, &context)?),
         };
         slots.push(Slot {
             name,
