@@ -50,18 +50,29 @@ fn free_cluster_port() -> u16 {
     panic!("no free loopback port pair for a cluster node");
 }
 
+/// Waits until the server answers `PING` with `PONG`: listening is not
+/// enough, since a server reloading its append-only file answers every
+/// command with `-LOADING` until it is done.
 fn wait_listening(port: u16, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
-            return;
+        if let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) {
+            use std::io::{Read, Write};
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut reply = [0u8; 5];
+            if stream.write_all(b"PING\r\n").is_ok()
+                && stream.read_exact(&mut reply).is_ok()
+                && &reply == b"+PONG"
+            {
+                return;
+            }
         }
         if let Ok(Some(status)) = child.try_wait() {
             panic!("redis-server on port {port} exited at start: {status}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("redis-server on port {port} did not listen within 10 s");
+    panic!("redis-server on port {port} did not answer PING within 30 s");
 }
 
 fn spawn_server(port: u16, dir: &std::path::Path, extra: &[&str]) -> Child {
