@@ -55,8 +55,8 @@ export DNSRECALL_TEST_GEOIP_CITY="$geoip_dir/package/GeoLite2-City.mmdb"
 # Network outputs (crates/dnsrecall/tests/outputs_net.rs): rsyslogd run
 # privately by the syslog test, a NATS server with JetStream on
 # 127.0.0.1:4222, PostgreSQL on 127.0.0.1:5432 with database `test`
-# (trust), and confluent-kafka (its wheel bundles a recent librdkafka) for
-# reading Kafka back.
+# (trust), the tansu Kafka broker, and confluent-kafka (its wheel bundles a
+# recent librdkafka) for the consumer-group read-back.
 need_apt=()
 for pkg in rsyslog nats-server postgresql postgresql-client; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
@@ -89,6 +89,12 @@ if ! psql -h 127.0.0.1 -d test -Atc 'select 1' >/dev/null 2>&1; then
     || su postgres -c "createuser --superuser $(id -un)"
   su postgres -c "psql -Atc \"select 1 from pg_database where datname = 'test'\"" | grep -q 1 \
     || su postgres -c "createdb -O $(id -un) test"
+fi
+# tansu: a Kafka-protocol broker in Rust from crates.io (no JVM); about 9
+# minutes to build on 2 cores, once per machine.
+if [ ! -x "$HOME/.cargo/bin/tansu" ]; then
+  echo "== installing tansu (Kafka-protocol broker)"
+  CARGO_TARGET_DIR="$HOME/.cache/tansu-target" cargo install tansu --features dynostore
 fi
 if ! "$venv/bin/python" -c 'import confluent_kafka' 2>/dev/null; then
   "$venv/bin/pip" install -q --disable-pip-version-check confluent-kafka

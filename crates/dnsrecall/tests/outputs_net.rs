@@ -1133,7 +1133,6 @@ consumer.close()
 "#;
 
 #[test]
-#[ignore = "not yet run against tansu: its install had not finished in the session that wrote it; run with --ignored once scripts/test.sh installed it"]
 fn kafka_topic_read_back_through_a_consumer_group() {
     let expected = expected();
     let dir = TestDir::new();
