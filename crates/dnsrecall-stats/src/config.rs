@@ -15,8 +15,11 @@ pub const DEFAULT_LABEL_CAP: usize = 10;
 /// Default HyperLogLog precision (2^14 registers: 0.81 % standard error).
 pub const DEFAULT_HLL_PRECISION: u8 = 14;
 /// Default number of messages waiting to be counted (serve's statistics
-/// output); beyond, messages are dropped and counted.
-pub const DEFAULT_QUEUE_SIZE: usize = 16_384;
+/// output); beyond, messages are dropped and counted. Measured
+/// (BENCHMARKS.md, "Traffic statistics"): on 2 cores at ~120k msg/s the
+/// statistics thread, starved at times by ingest, fell behind a 16,384 and
+/// a 65,536 queue (16 % and 3.5 % dropped) but not this one.
+pub const DEFAULT_QUEUE_SIZE: usize = 131_072;
 /// Name of the stream that gathers streams beyond the cap, and of the
 /// `/metrics` label beyond the label cap.
 pub const OTHER_STREAM: &str = "other";
@@ -55,7 +58,8 @@ pub struct StatsConfig {
     /// Messages waiting for the statistics thread in `serve` (the inputs
     /// only enqueue); a full queue drops messages and counts them in
     /// `dnsrecall_stats_output_dropped_total`. Queued messages share the
-    /// inputs' buffers and are not part of `memory_bound`. Default 16384.
+    /// inputs' buffers and are not part of `memory_bound` (a slot is a few
+    /// hundred bytes plus its share of a frame). Default 131072.
     pub queue_size: usize,
 }
 

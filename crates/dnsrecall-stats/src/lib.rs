@@ -31,6 +31,7 @@
 //! It must not know where messages come from (sockets, files, protobuf),
 //! HTTP, or storage: it depends on `dnsrecall-core` only.
 
+pub mod batch;
 pub mod compat;
 pub mod config;
 pub mod dns;
@@ -89,6 +90,9 @@ pub(crate) struct Inner {
     pub(crate) pairing: PairingTable,
     /// Messages of streams beyond the cap (counted in `other`).
     pub(crate) streams_folded: u64,
+    /// The current batch's keyed table updates, summed (applied at the
+    /// end of each batch, under the same lock: reports never see them).
+    pending: batch::Pending,
 }
 
 /// One message, read once, recorded in two scopes.
@@ -118,6 +122,7 @@ impl Stats {
             index: HashMap::new(),
             pairing: PairingTable::new(plan.pairing_capacity, config.pairing_timeout_secs),
             streams_folded: 0,
+            pending: batch::Pending::default(),
         };
         Ok(Stats {
             config,
@@ -163,23 +168,32 @@ impl Stats {
     pub fn observe_batch_at(&self, messages: &[DnsMessage], now_secs: u64) {
         let mut name = Vec::with_capacity(256);
         let mut inner = self.lock();
-        // Consecutive messages mostly come from one stream: its index is
-        // looked up once per run of the same identity.
-        let mut last_stream: Option<(Option<&_>, usize)> = None;
-        for message in messages {
-            let identity = message.identity.as_ref().filter(|i| !i.is_empty());
-            let index = match last_stream {
-                Some((last, index)) if last == identity => index,
-                _ => {
-                    let text = identity.map_or(std::borrow::Cow::Borrowed("-"), |bytes| {
-                        String::from_utf8_lossy(bytes)
-                    });
-                    let index = inner.stream_index(&text, &self.plan);
-                    last_stream = Some((identity, index));
-                    index
-                }
-            };
-            self.observe_locked(&mut inner, index, message, now_secs, &mut name);
+        for chunk in messages.chunks(batch::MAX_BATCH) {
+            // Consecutive messages mostly come from one stream: its index
+            // is looked up once per run of the same identity.
+            let mut last_stream: Option<(Option<&_>, usize)> = None;
+            for message in chunk {
+                let identity = message.identity.as_ref().filter(|i| !i.is_empty());
+                let index = match last_stream {
+                    Some((last, index)) if last == identity => index,
+                    _ => {
+                        let text = identity.map_or(std::borrow::Cow::Borrowed("-"), |bytes| {
+                            String::from_utf8_lossy(bytes)
+                        });
+                        let index = inner.stream_index(&text, &self.plan);
+                        last_stream = Some((identity, index));
+                        index
+                    }
+                };
+                self.observe_locked(&mut inner, index, message, now_secs, &mut name);
+            }
+            let Inner {
+                global,
+                streams,
+                pending,
+                ..
+            } = &mut *inner;
+            pending.apply(now_secs, global, streams);
         }
     }
 
@@ -250,8 +264,14 @@ impl Stats {
             }
         }
         record(&mut inner.global, &observation, now_secs);
+        let mut shared_name = None;
+        inner.pending.add(batch::GLOBAL, &observation, &mut shared_name);
         if let Some((_, scope)) = inner.streams.get_mut(stream) {
             record(scope, &observation, now_secs);
+            let stream = batch::ScopeId::try_from(stream).unwrap_or(batch::GLOBAL);
+            if stream != batch::GLOBAL {
+                inner.pending.add(stream, &observation, &mut shared_name);
+            }
         }
     }
 
@@ -344,6 +364,8 @@ impl Inner {
     }
 }
 
+/// The counters of one message in one scope (the keyed tables are
+/// [`batch::Pending`]'s).
 fn record(scope: &mut Scope, o: &Observation<'_>, now: u64) {
     let direction = &mut scope.directions[o.direction];
     direction.messages += 1;
@@ -359,28 +381,7 @@ fn record(scope: &mut Scope, o: &Observation<'_>, now: u64) {
     scope.clients.insert_hash(o.client_hash);
     scope.domains.insert_hash(o.name_hash);
     scope.rates.add(now, o.direction);
-    let d = o.direction;
-    if let Some((tld, hash)) = o.tld {
-        scope.tlds[d].add(now, hash, 1, || tld.into());
-    }
-    if let Some((domain, hash)) = o.registered {
-        scope.registered.add(now, hash, 1, || domain.into());
-    }
-    // One allocation of the name, shared by every table that stores it.
-    let shared: std::cell::OnceCell<std::sync::Arc<str>> = std::cell::OnceCell::new();
-    let name = || shared.get_or_init(|| o.qname.into()).clone();
-    scope.qname_hits[d].add(now, o.name_hash, 1, name);
-    scope.qname_bytes[d].add(now, o.name_hash, o.bytes, name);
-    for (i, (rcode, _)) in scope::RCODE_TABLES.iter().enumerate() {
-        if *rcode == o.rcode {
-            scope.qname_rcodes[d][i].add(now, o.name_hash, 1, name);
-        }
-    }
-    let client = || o.client;
-    scope.client_hits.add(now, o.client_hash, 1, client);
-    scope.client_bytes.add(now, o.client_hash, o.bytes, client);
-    scope.qtypes[d].add(now, u64::from(o.qtype), 1, || o.qtype);
-    scope.rcodes[d].add(now, u64::from(o.rcode), 1, || o.rcode);
+    // The keyed tables get their updates summed per batch (batch.rs).
 }
 
 /// A key cut to [`MAX_KEY_LEN`] bytes at a character boundary.
