@@ -5,7 +5,9 @@
 //! PyPDNS layout with dribble pagination ([`pypdns`]: `/pdns/query`), the
 //! DNSDB API ([`dnsdb`]: routes, SAF framing, keys and quotas), flow
 //! annotation ([`annotate`]: `POST /annotate`), `/metrics` ([`metrics`]);
-//! authentication ([`auth`]), errors as each API's clients expect them
+//! authentication ([`auth`]: API keys, and the user accounts of [`users`]),
+//! quotas per key and user whose daily counters survive a restart
+//! ([`quota`]), errors as each API's clients expect them
 //! ([`error`]), the OpenAPI document of all of them ([`openapi`]:
 //! `/openapi.json`), and the server loop with graceful shutdown
 //! ([`serve`]).
@@ -28,8 +30,10 @@ pub mod guard;
 pub mod metrics;
 pub mod openapi;
 pub mod pypdns;
+pub mod quota;
 pub mod stats;
 mod ui;
+pub mod users;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -90,6 +94,9 @@ pub struct AppState {
     pub keys: Arc<ApiKeys>,
     /// What `/metrics` renders.
     pub metrics: Arc<dnsrecall_metrics::Registry>,
+    /// Quota counters of DNSDB keys and users ([`quota`]); the binary opens
+    /// it on the state file and saves it on a timer and at shutdown.
+    pub quotas: Arc<quota::QuotaLedger>,
 }
 
 /// The whole HTTP application.
@@ -102,8 +109,14 @@ pub fn router(state: AppState) -> Router {
         state.config.limits.clone(),
         state.config.rate_limits.clone(),
         state.keys.clone(),
+        state.quotas.clone(),
     ));
     state.metrics.register_samples(guard::samples);
+    let quotas = state.quotas.clone();
+    state.metrics.register_samples(move || quotas.samples());
+    if let Some(users) = state.keys.users().cloned() {
+        state.metrics.register_samples(move || users.samples());
+    }
     let (router, openapi) = documented_routes(&state).split_for_parts();
     ui::mount(&state, router)
         .layer(Extension(openapi::Document::new(&openapi)))
@@ -170,6 +183,7 @@ mod tests {
             config: Arc::new(ApiConfig::default()),
             keys: Arc::new(ApiKeys::default()),
             metrics: Arc::default(),
+            quotas: Arc::default(),
         }
     }
 
@@ -333,6 +347,41 @@ mod tests {
             Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
             _ => {}
         }
+    }
+
+    /// Users authenticate with HTTP Basic beside keys; a user's daily quota
+    /// is charged by the guard on every route, and keys are unaffected.
+    #[tokio::test]
+    async fn users_and_their_quotas_through_the_router() {
+        use base64::Engine as _;
+        let hash = users::hash_password("pw-of-alice").expect("hash");
+        let users = users::Users::from_text(&format!("alice {hash} quota=2\n")).expect("users");
+        let mut state = state();
+        state.keys = Arc::new(ApiKeys::new(["a-configured-key"]).with_users(Arc::new(users)));
+        let app = router(state.clone());
+        let status = |credentials: &str| {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+            let request = Request::builder()
+                .uri("/query/example.com")
+                .header("authorization", format!("Basic {encoded}"))
+                .body(Body::empty())
+                .expect("request");
+            let app = app.clone();
+            async move { app.oneshot(request).await.expect("answer").status() }
+        };
+        assert_eq!(status("alice:wrong").await, StatusCode::UNAUTHORIZED);
+        assert_eq!(status("bob:pw-of-alice").await, StatusCode::UNAUTHORIZED);
+        assert_eq!(status("alice:pw-of-alice").await, StatusCode::OK);
+        assert_eq!(status("alice:pw-of-alice").await, StatusCode::OK);
+        assert_eq!(
+            status("alice:pw-of-alice").await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        for _ in 0..5 {
+            assert_eq!(status("anyone:a-configured-key").await, StatusCode::OK);
+        }
+        let now = dnsrecall_query::dnsdb::now();
+        assert_eq!(state.quotas.used_today("user:alice", now), 2);
     }
 
     /// `/openapi.json` serves the document, without a key.

@@ -35,9 +35,9 @@ pub const BASIC: &str = "basic";
         description = "Passive DNS query APIs: D4/CIRCL COF (`/query`, `/fquery`, `/info`), \
             PyPDNS (`/pdns/query`), DNSDB v2 SAF (`/dnsdb/v2/...`) and v1 (`/lookup/...`), \
             flow annotation (`/annotate`), ingest counters (`/metrics`).\n\n\
-            Authentication applies only when the server has API keys configured \
-            (`api.api_keys`, `api.api_keys_file`, `api.dnsdb_keys_file`); without keys the API is open. \
-            D4, PyPDNS and annotate routes answer 401 without a key, DNSDB routes 403."
+            Authentication applies only when the server has API keys or users configured \
+            (`api.api_keys`, `api.api_keys_file`, `api.dnsdb_keys_file`, `api.users_file`); without them the API is open. \
+            D4, PyPDNS and annotate routes answer 401 without a key or user, DNSDB routes (keys only) 403."
     ),
     modifiers(&SecuritySchemes),
     tags(
@@ -78,7 +78,8 @@ impl Modify for SecuritySchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Basic)
                     .description(Some(
-                        "Any user name, the key as password (PyPDNS `basic_auth`)",
+                        "Any user name with an API key as password (PyPDNS `basic_auth`), \
+                         or a user name and password of `api.users_file` (argon2 hashes)",
                     ))
                     .build(),
             ),

@@ -51,6 +51,7 @@ async fn serve(limits: Limits, rate_limits: RateLimits, keys: &[&str]) -> Server
         }),
         keys: Arc::new(ApiKeys::new(keys)),
         metrics: Arc::new(dnsrecall_metrics::Registry::default()),
+        quotas: Default::default(),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {

@@ -33,6 +33,7 @@ fn app(stats: Arc<Stats>) -> axum::Router {
         config: Arc::new(ApiConfig::default()),
         keys: Arc::new(ApiKeys::new([KEY])),
         metrics: Arc::new(dnsrecall_metrics::Registry::default()),
+        quotas: Default::default(),
     };
     router(state).layer(Extension(stats))
 }
@@ -494,6 +495,7 @@ async fn every_route_wants_a_key_and_ours_answer() {
         config: Arc::new(ApiConfig::default()),
         keys: Arc::new(ApiKeys::default()),
         metrics: Arc::new(dnsrecall_metrics::Registry::default()),
+        quotas: Default::default(),
     };
     let (status, _) = call(&router(state), "GET", "/counters", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);

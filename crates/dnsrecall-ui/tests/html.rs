@@ -136,6 +136,7 @@ fn app_with_keys(keys: &[&str]) -> App {
         config: Arc::new(ApiConfig::default()),
         keys: Arc::new(ApiKeys::new(keys.iter().copied())),
         metrics,
+        quotas: Default::default(),
     };
     App {
         router: dnsrecall_http::router(state),
@@ -153,6 +154,7 @@ async fn a_store_failure_is_a_500_without_details() {
         config: Arc::new(ApiConfig::default()),
         keys: Arc::new(ApiKeys::default()),
         metrics: Arc::new(dnsrecall_metrics::Registry::default()),
+        quotas: Default::default(),
     };
     let app = App {
         router: dnsrecall_http::router(state),
@@ -848,6 +850,7 @@ fn gated_app(
         config: Arc::new(ApiConfig::default()),
         keys: Arc::new(ApiKeys::default()),
         metrics: Arc::new(dnsrecall_metrics::Registry::default()),
+        quotas: Default::default(),
     };
     (
         App {

@@ -48,6 +48,37 @@ pub enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// User accounts for HTTP Basic authentication (`api.users_file`).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user: hashes the password (argon2id) and writes the user's line
+    /// to the users file. The password is read from standard input (its
+    /// first line) or, on a terminal, asked for twice without echo; it is
+    /// never a flag, so it stays out of shell history and `ps`.
+    Add(UserAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    /// User name: 1 to 64 of A-Z a-z 0-9 . _ @ -
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The users file (created if missing) [default: api.users_file].
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Requests per UTC day the user may make.
+    #[arg(long, value_name = "N")]
+    pub quota: Option<u64>,
+    /// Burst quota: at most N requests in any SECONDS.
+    #[arg(long, value_name = "N/SECONDS")]
+    pub burst: Option<String>,
+    /// Set a new password (and quotas) for a user that exists.
+    #[arg(long)]
+    pub replace: bool,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,10 @@ pub const DEFAULT_MAX_RESULTS: usize = 100_000;
 pub const DEFAULT_BATCH_SIZE: usize = 20_000;
 /// Longest accepted input line; longer lines are rejected and skipped.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
+/// Default seconds between saves of the quota counters.
+pub const DEFAULT_QUOTA_STATE_INTERVAL_SECS: u64 = 10;
+/// The quota state file's name in the data directory.
+pub const QUOTA_STATE_FILE_NAME: &str = "api-quotas.json";
 
 /// Everything a command needs to know.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -112,6 +116,19 @@ pub struct ApiSection {
     /// DNSDB API: SHA-256 key digests with optional quotas, one per line.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dnsdb_keys_file: Option<PathBuf>,
+    /// User accounts for HTTP Basic authentication, one per line:
+    /// `NAME ARGON2-PHC-HASH [quota=N] [burst=N/SECONDS]` (`dnsrecall user
+    /// add NAME` writes them; re-read when it changes). Setting it turns
+    /// authentication on, as `api_keys` does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users_file: Option<PathBuf>,
+    /// Where the daily quota counters of DNSDB keys and users are saved so
+    /// that a restart keeps them [default: `<data_dir>/api-quotas.json`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota_state_file: Option<PathBuf>,
+    /// Seconds between saves of changed quota counters (they are saved at
+    /// shutdown too; a kill -9 loses at most this long's counts).
+    pub quota_state_interval_secs: u64,
     /// `[api.limits]`: request line, header, body and time limits, and the
     /// connection limit, on every route (414/431/413/408/503).
     pub limits: dnsrecall_http::guard::Limits,
@@ -201,6 +218,9 @@ impl Default for ApiSection {
             dnsdb_max_results: 1_000_000,
             dnsdb_offset_max: 3_000_000,
             dnsdb_keys_file: None,
+            users_file: None,
+            quota_state_file: None,
+            quota_state_interval_secs: DEFAULT_QUOTA_STATE_INTERVAL_SECS,
             limits: Default::default(),
             rate_limits: Default::default(),
         }
@@ -295,6 +315,12 @@ impl Config {
         }
         if let Some(file) = &config.api.api_keys_file {
             config.api.api_keys_file = Some(resolve(base, file));
+        }
+        if let Some(file) = &config.api.users_file {
+            config.api.users_file = Some(resolve(base, file));
+        }
+        if let Some(file) = &config.api.quota_state_file {
+            config.api.quota_state_file = Some(resolve(base, file));
         }
         config.dnstap.resolve_paths(base);
         config.capture.resolve_paths(base);
@@ -462,6 +488,14 @@ impl Config {
             bail!("API keys must be at least 8 characters long");
         }
         Ok(keys)
+    }
+
+    /// Where `serve` keeps the quota counters.
+    pub fn quota_state_file(&self) -> PathBuf {
+        self.api
+            .quota_state_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(QUOTA_STATE_FILE_NAME))
     }
 
     /// The effective configuration as TOML, with secrets redacted.

@@ -1,10 +1,12 @@
 //! DNSDB keys: `X-API-Key` checked against `api.api_keys` and the keys
 //! file `api.dnsdb_keys_file` (SHA-256 digests, one per line, with optional
 //! quotas: `quota=N` lookups per UTC day, `burst=N/SECONDS`), reloaded when
-//! the file changes; the quota counters (in memory: a restart resets
-//! them); and the `rate_limit` answer.
+//! the file changes; charging the quotas (counted in the shared
+//! [`QuotaLedger`](crate::quota::QuotaLedger), whose daily counters are
+//! saved to a state file and survive a restart); and the `rate_limit`
+//! answer.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -15,6 +17,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{Dnsdb, Failure};
+pub use crate::quota::Limits;
+use crate::quota::QuotaExceeded;
 
 //---- authentication --------------------------------------------------------
 
@@ -44,7 +48,7 @@ impl Dnsdb {
         let limits = self.keys.current().get(key).copied().unwrap_or_default();
         let (reset, limit, remaining) = match limits.quota {
             Some(quota) => {
-                let used = self.keys.used_today(key);
+                let used = self.app.quotas.used_today(&identity(key), now());
                 (
                     Quota::Number(next_midnight(now())),
                     Quota::Number(quota),
@@ -114,15 +118,6 @@ fn next_midnight(now: u64) -> u64 {
 
 //---- keys file -------------------------------------------------------------
 
-/// Per-key limits from the keys file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Limits {
-    /// Lookups per UTC day.
-    pub quota: Option<u64>,
-    /// `(requests, window seconds)`.
-    pub burst: Option<(u64, u64)>,
-}
-
 /// Parses a keys file: `sha256hex [quota=N] [burst=N/SECONDS]` per line,
 /// `#` comments. Errors name the line.
 pub fn parse_keys_file(text: &str) -> Result<HashMap<String, Limits>, String> {
@@ -140,19 +135,7 @@ pub fn parse_keys_file(text: &str) -> Result<HashMap<String, Limits>, String> {
         }
         let mut limits = Limits::default();
         for field in fields {
-            if let Some(n) = field.strip_prefix("quota=") {
-                limits.quota = Some(n.parse().map_err(|_| bad("bad quota"))?);
-            } else if let Some(burst) = field.strip_prefix("burst=") {
-                let (size, window) = burst
-                    .split_once('/')
-                    .ok_or_else(|| bad("burst must be N/SECONDS"))?;
-                let size = size.parse().map_err(|_| bad("bad burst size"))?;
-                let window: u64 = window.parse().map_err(|_| bad("bad burst window"))?;
-                if window == 0 {
-                    return Err(bad("burst window must be at least 1 second"));
-                }
-                limits.burst = Some((size, window));
-            } else {
+            if !limits.parse_field(field).map_err(|what| bad(&what))? {
                 return Err(bad(&format!("unknown field {field:?}")));
             }
         }
@@ -164,19 +147,10 @@ pub fn parse_keys_file(text: &str) -> Result<HashMap<String, Limits>, String> {
 /// Modification time and size of the keys file when last read.
 type FileStamp = Option<(SystemTime, u64)>;
 
-#[derive(Default)]
-struct Usage {
-    day: u64,
-    used: u64,
-    recent: VecDeque<u64>,
-}
-
-/// The keys file, reloaded when its modification time or size changes, and
-/// the in-memory quota counters.
+/// The keys file, reloaded when its modification time or size changes.
 pub(super) struct KeyRegistry {
     path: Option<PathBuf>,
     loaded: Mutex<(FileStamp, Arc<HashMap<String, Limits>>)>,
-    usage: Mutex<HashMap<String, Usage>>,
 }
 
 impl KeyRegistry {
@@ -184,7 +158,6 @@ impl KeyRegistry {
         KeyRegistry {
             path,
             loaded: Mutex::new((None, Arc::new(HashMap::new()))),
-            usage: Mutex::new(HashMap::new()),
         }
     }
 
@@ -217,52 +190,29 @@ impl KeyRegistry {
         }
         loaded.1.clone()
     }
+}
 
-    fn used_today(&self, key: &str) -> u64 {
-        let today = now() / 86_400;
-        self.usage
-            .lock()
-            .ok()
-            .and_then(|u| u.get(key).filter(|u| u.day == today).map(|u| u.used))
-            .unwrap_or(0)
-    }
+/// The key's name in the quota ledger.
+fn identity(digest: &str) -> String {
+    format!("dnsdb:{digest}")
+}
 
+impl Dnsdb {
     /// Counts one lookup against the key's quotas, or 429.
     pub(super) fn charge(&self, key: &str) -> Result<(), Failure> {
-        let Some(limits) = self.current().get(key).copied() else {
+        let Some(limits) = self.keys.current().get(key).copied() else {
             return Ok(());
         };
-        let Ok(mut usage) = self.usage.lock() else {
-            return Ok(());
-        };
-        let now = now();
-        let usage = usage.entry(key.to_string()).or_default();
-        if usage.day != now / 86_400 {
-            usage.day = now / 86_400;
-            usage.used = 0;
-        }
-        if let Some(quota) = limits.quota
-            && usage.used >= quota
-        {
-            return Err(Failure(
-                StatusCode::TOO_MANY_REQUESTS,
-                "daily quota exceeded".into(),
-            ));
-        }
-        if let Some((size, window)) = limits.burst {
-            while usage.recent.front().is_some_and(|t| *t + window <= now) {
-                usage.recent.pop_front();
-            }
-            if usage.recent.len() as u64 >= size {
-                return Err(Failure(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "burst quota exceeded".into(),
-                ));
-            }
-            usage.recent.push_back(now);
-        }
-        usage.used += 1;
-        Ok(())
+        self.app
+            .quotas
+            .charge(&identity(key), limits, now())
+            .map_err(|exceeded| {
+                let message = match exceeded {
+                    QuotaExceeded::Daily => "daily quota exceeded",
+                    QuotaExceeded::Burst => "burst quota exceeded",
+                };
+                Failure(StatusCode::TOO_MANY_REQUESTS, message.into())
+            })
     }
 }
 

@@ -11,7 +11,9 @@
 //!   convention). Besides `api.api_keys`, `api.dnsdb_keys_file` holds
 //!   SHA-256 digests of keys with optional quotas (`keys`: `quota=N`
 //!   lookups per UTC day, `burst=N/SECONDS`), reloaded when the file
-//!   changes. Quota counters live in memory: a restart resets them.
+//!   changes. Quotas are counted in the shared [`crate::quota`] ledger,
+//!   whose daily counters are saved to a state file (`serve` writes it on a
+//!   timer and at shutdown), so a restart does not reset them.
 //! * We store aggregated records only, so `aggr=false` is accepted and
 //!   answers with the aggregated rows.
 //!

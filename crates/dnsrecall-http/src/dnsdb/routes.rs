@@ -395,7 +395,7 @@ fn admit(
     let lookup = parse_lookup(segments)?;
     let params = dnsdb.params(raw)?;
     let key = dnsdb.authenticate(headers)?;
-    dnsdb.keys.charge(&key)?;
+    dnsdb.charge(&key)?;
     Ok((lookup, params))
 }
 

@@ -10,8 +10,12 @@
 //! * Requests (`request.rs`, a middleware [`crate::router`] puts outside
 //!   every route): the URI (`414`), the header block (`431`), the body
 //!   (`413` by `Content-Length` or while it streams; `408` when it is sent
-//!   too slowly), and rate limits per API key or, for requests without an
-//!   accepted key, per client address (`429` with `Retry-After`).
+//!   too slowly), and rate limits per API key or user or, for requests
+//!   without accepted credentials, per client address (`429` with
+//!   `Retry-After`); a user's own quotas from `api.users_file` are charged
+//!   here too ([`crate::quota`]). Each request is identified once
+//!   ([`crate::auth::ApiKeys::identify`]) and carries its
+//!   [`crate::auth::Identity`] to the routes.
 //!
 //! Every refusal is counted by reason in [`GuardMetrics`], which `/metrics`
 //! reports as `dnsrecall_http_refused_total{...}`-style counters.
@@ -101,12 +105,13 @@ impl Limits {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimits {
-    /// Requests per second each accepted API key may make (0: unlimited).
+    /// Requests per second each accepted API key, or each verified user,
+    /// may make (0: unlimited).
     pub per_key_per_second: f64,
     /// Requests a key may make at once after being idle.
     pub per_key_burst: u32,
     /// Requests per second each client address may make when it presents
-    /// no accepted key (0: unlimited).
+    /// no accepted key or user (0: unlimited).
     pub per_address_per_second: f64,
     /// Requests an address may make at once after being idle.
     pub per_address_burst: u32,

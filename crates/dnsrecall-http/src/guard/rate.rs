@@ -12,6 +12,8 @@ use super::{METRICS, RateLimits, inc};
 pub(crate) enum Client {
     /// SHA-256 of the credential the request presented (an accepted key).
     Key([u8; 32]),
+    /// SHA-256 of a verified user's name; limited as keys are.
+    User([u8; 32]),
     Address(IpAddr),
 }
 
@@ -41,7 +43,9 @@ impl RateLimiter {
     /// `Err(wait)` with how long until a token is there.
     pub(crate) fn take(&self, client: Client, now: Instant) -> Result<(), Duration> {
         let (rate, burst) = match client {
-            Client::Key(_) => (self.limits.per_key_per_second, self.limits.per_key_burst),
+            Client::Key(_) | Client::User(_) => {
+                (self.limits.per_key_per_second, self.limits.per_key_burst)
+            }
             Client::Address(_) => (
                 self.limits.per_address_per_second,
                 self.limits.per_address_burst,
@@ -88,7 +92,7 @@ fn evict(buckets: &mut HashMap<Client, Bucket>, limits: &RateLimits, now: Instan
     let before = buckets.len();
     buckets.retain(|client, bucket| {
         let (rate, burst) = match client {
-            Client::Key(_) => (limits.per_key_per_second, limits.per_key_burst),
+            Client::Key(_) | Client::User(_) => (limits.per_key_per_second, limits.per_key_burst),
             Client::Address(_) => (limits.per_address_per_second, limits.per_address_burst),
         };
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();

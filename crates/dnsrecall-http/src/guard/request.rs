@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -14,21 +14,31 @@ use sha2::{Digest, Sha256};
 use super::rate::Client;
 use super::{Limits, METRICS, RateLimiter, RateLimits, inc};
 use crate::ApiKeys;
+use crate::auth::Identity;
+use crate::quota::{QuotaExceeded, QuotaLedger};
 
-/// What the middleware needs: the limits, the buckets and the keys (a
-/// request with an accepted key is limited per key, others per address).
+/// What the middleware needs: the limits, the buckets, the keys and users
+/// (a request with an accepted key is limited per key, a verified user per
+/// user, others per address) and the quota ledger (users' quotas).
 pub(crate) struct Guard {
     pub limits: Limits,
     pub rate: RateLimiter,
     pub keys: Arc<ApiKeys>,
+    pub quotas: Arc<QuotaLedger>,
 }
 
 impl Guard {
-    pub fn new(limits: Limits, rate_limits: RateLimits, keys: Arc<ApiKeys>) -> Guard {
+    pub fn new(
+        limits: Limits,
+        rate_limits: RateLimits,
+        keys: Arc<ApiKeys>,
+        quotas: Arc<QuotaLedger>,
+    ) -> Guard {
         Guard {
             limits,
             rate: RateLimiter::new(rate_limits),
             keys,
+            quotas,
         }
     }
 }
@@ -43,11 +53,12 @@ fn refuse(status: StatusCode, reason: &'static str) -> Response {
     response
 }
 
-/// The middleware: limits, then the rate limit, then the route (with its
-/// body read in full under the body limits).
+/// The middleware: limits, then who the request is, the rate limit and the
+/// user's quota, then the route (with its body read in full under the body
+/// limits, and the [`Identity`] in its extensions).
 pub(crate) async fn check(
     State(guard): State<Arc<Guard>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let limits = &guard.limits;
@@ -73,18 +84,49 @@ pub(crate) async fn check(
         );
     }
 
-    let client = client_of(&guard.keys, &request);
-    if let Err(wait) = guard.rate.take(client, Instant::now()) {
-        inc(&METRICS.rate_limited);
-        let mut response = refuse(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
-        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-        // A limited client may keep its connection.
-        response.headers_mut().remove(header::CONNECTION);
-        return response;
+    // A user's password not verified lately costs an argon2 run: it is
+    // charged to the address's bucket before it runs, so guessing is rate
+    // limited per address (and a failed login counts there only).
+    let address = address_of(&request);
+    let now = Instant::now();
+    let charged_address = guard.keys.needs_verification(request.headers());
+    if charged_address && let Err(wait) = guard.rate.take(address, now) {
+        return rate_limited(wait);
     }
+    let identity = guard.keys.identify(request.headers()).await;
+    let client = match &identity {
+        Identity::Key(digest) => Client::Key(*digest),
+        Identity::User { name, .. } => Client::User(Sha256::digest(name).into()),
+        Identity::Anonymous => address,
+    };
+    if !(charged_address && client == address)
+        && let Err(wait) = guard.rate.take(client, now)
+    {
+        return rate_limited(wait);
+    }
+    if let Identity::User {
+        name,
+        limits: quotas,
+    } = &identity
+    {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if let Err(exceeded) = guard.quotas.charge(&format!("user:{name}"), *quotas, now) {
+            let seconds = match (exceeded, quotas.burst) {
+                (QuotaExceeded::Burst, Some((_, window))) => window,
+                _ => (now / 86_400 + 1) * 86_400 - now,
+            };
+            return too_many(
+                seconds,
+                match exceeded {
+                    QuotaExceeded::Daily => "daily quota exceeded",
+                    QuotaExceeded::Burst => "burst quota exceeded",
+                },
+            );
+        }
+    }
+    request.extensions_mut().insert(identity);
 
     let declared = request
         .headers()
@@ -124,18 +166,26 @@ pub(crate) async fn check(
         .await
 }
 
-/// The bucket a request counts against: its key's when it carries an
-/// accepted one, its address's otherwise.
-fn client_of(keys: &ApiKeys, request: &Request) -> Client {
-    let headers = request.headers();
-    if keys.enabled() && keys.authorizes(headers) {
-        let credential = headers
-            .get("x-api-key")
-            .or_else(|| headers.get(header::AUTHORIZATION))
-            .map(HeaderValue::as_bytes)
-            .unwrap_or_default();
-        return Client::Key(Sha256::digest(credential).into());
-    }
+/// 429 for the rate limit, with `Retry-After` in whole seconds.
+fn rate_limited(wait: std::time::Duration) -> Response {
+    inc(&METRICS.rate_limited);
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    too_many(seconds, "rate limit exceeded")
+}
+
+/// 429 with `Retry-After: seconds`; a limited client keeps its connection.
+fn too_many(seconds: u64, reason: &'static str) -> Response {
+    let mut response = refuse(StatusCode::TOO_MANY_REQUESTS, reason);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    response.headers_mut().remove(header::CONNECTION);
+    response
+}
+
+/// The bucket of the request's client address (for requests without
+/// accepted credentials).
+fn address_of(request: &Request) -> Client {
     let address = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

@@ -5,6 +5,7 @@ mod export;
 mod import;
 mod query;
 mod serve;
+mod user;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use dnsrecall_store::{Access, Backend, OpenError};
 
-use crate::cli::{Command, ConfigCommand};
+use crate::cli::{Command, ConfigCommand, UserCommand};
 use crate::config::Config;
 
 pub fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
@@ -34,6 +35,7 @@ pub fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::User(UserCommand::Add(args)) => user::add(&args, &config),
         Command::Config(ConfigCommand::Check) => {
             config.api_keys().context("api keys")?;
             print!("{}", config.to_toml()?);

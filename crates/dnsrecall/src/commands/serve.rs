@@ -15,11 +15,21 @@ use crate::config::Config;
 
 pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
     let keys = config.api_keys()?;
+    let users = match &config.api.users_file {
+        Some(path) => Some(Arc::new(
+            dnsrecall_http::users::Users::open(path.clone()).context("api.users_file")?,
+        )),
+        None => None,
+    };
     let listen = config.api.listen;
-    if !listen.ip().is_loopback() && keys.is_empty() && !config.api.allow_public_without_keys {
+    if !listen.ip().is_loopback()
+        && keys.is_empty()
+        && users.is_none()
+        && !config.api.allow_public_without_keys
+    {
         bail!(
             "refusing to listen on non-loopback address {listen} without API keys: configure api.api_keys \
-             (or set api.allow_public_without_keys = true to serve an open API on purpose)"
+             or api.users_file (or set api.allow_public_without_keys = true to serve an open API on purpose)"
         );
     }
     let store = super::open_writer(config)?;
@@ -67,6 +77,14 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
         };
         let tasks = dnsrecall_ingest::inputs::start(&config.all_inputs(), &context).await?;
         drop(context);
+        let quotas = Arc::new(dnsrecall_http::quota::QuotaLedger::open(
+            config.quota_state_file(),
+            dnsrecall_query::dnsdb::now(),
+        ));
+        let api_keys = match users {
+            Some(users) => ApiKeys::new(&keys).with_users(users),
+            None => ApiKeys::new(&keys),
+        };
         let state = AppState {
             store: store.clone() as Arc<dyn Store>,
             config: Arc::new(ApiConfig {
@@ -79,9 +97,18 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
                 limits: config.api.limits.clone(),
                 rate_limits: config.api.rate_limits.clone(),
             }),
-            keys: Arc::new(ApiKeys::new(&keys)),
+            keys: Arc::new(api_keys),
             metrics,
+            quotas: quotas.clone(),
         };
+        // Saves the quota counters on a timer, and once more when the
+        // server has finished its last request (its own token: the
+        // shutdown signal comes before the last requests are done).
+        let saver_stop = tokio_util::sync::CancellationToken::new();
+        let saver = tokio::spawn(quotas.run_saver(
+            Duration::from_secs(config.api.quota_state_interval_secs),
+            saver_stop.clone().cancelled_owned(),
+        ));
         tokio::spawn(reload_on_sighup(filters.clone()));
         let stop = shutdown.clone();
         let signal = async move {
@@ -96,6 +123,8 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
         )
         .await
         .context("HTTP server failed");
+        saver_stop.cancel();
+        let _ = saver.await;
         // The inputs drain what they hold, then drop their senders.
         shutdown.cancel();
         for task in tasks {
