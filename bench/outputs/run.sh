@@ -155,9 +155,18 @@ for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$P) 2>/dev/null && break; 
 load=$(loadavg)
 start=$(now_ns)
 fstrm_replay -t $CT -r "$PY_FILE" -a 127.0.0.1 -p "$P"
-while [ "$(wc -l < "$PYDIR/all.json" 2>/dev/null || echo 0)" -lt "$PY_MSGS" ]; do sleep 0.05; done
+# Bounded wait (10 minutes): a receiver that lost messages must not hang the script.
+for _ in $(seq 1 12000); do
+  [ "$(wc -l < "$PYDIR/all.json" 2>/dev/null || echo 0)" -ge "$PY_MSGS" ] && break
+  sleep 0.05
+done
 py_s=$(secs "$start" "$(now_ns)")
-kill -TERM "$PYPID" 2>/dev/null || true
+[ "$(wc -l < "$PYDIR/all.json" 2>/dev/null || echo 0)" -ge "$PY_MSGS" ] || { echo "dnstap-receiver wrote fewer than $PY_MSGS lines" >&2; exit 1; }
+# $PYPID is /usr/bin/time: stop the receiver it runs, not only time (it
+# ignores SIGTERM: SIGINT, then SIGKILL).
+pkill -INT -P "$PYPID" 2>/dev/null || true
+sleep 1
+pkill -KILL -P "$PYPID" 2>/dev/null || true
 wait "$PYPID" || true
 read -r cpu rss < <(cpu_rss "$PYDIR/time")
 echo "python dnstap-receiver 4.7, JSON file ($PY_MSGS msgs)|$py_s|$(rate "$PY_MSGS" "$py_s")|$cpu|$rss|$load" >> "$RESULTS"

@@ -151,8 +151,13 @@ impl Pending {
     /// Adds the sums to the tables of their scopes (as seen `now` seconds
     /// after start) and empties itself, keeping its capacity (bounded by
     /// the batch size).
-    pub(crate) fn apply(&mut self, now: u64, global: &mut Scope, streams: &mut [(Box<str>, Scope)]) {
-                for ((id, hash), sums) in self.names.drain() {
+    pub(crate) fn apply(
+        &mut self,
+        now: u64,
+        global: &mut Scope,
+        streams: &mut [(Box<str>, Scope)],
+    ) {
+        for ((id, hash), sums) in self.names.drain() {
             let Some(scope) = scope_of(id, global, streams) else {
                 continue;
             };

@@ -265,7 +265,9 @@ impl Stats {
         }
         record(&mut inner.global, &observation, now_secs);
         let mut shared_name = None;
-        inner.pending.add(batch::GLOBAL, &observation, &mut shared_name);
+        inner
+            .pending
+            .add(batch::GLOBAL, &observation, &mut shared_name);
         if let Some((_, scope)) = inner.streams.get_mut(stream) {
             record(scope, &observation, now_secs);
             let stream = batch::ScopeId::try_from(stream).unwrap_or(batch::GLOBAL);
