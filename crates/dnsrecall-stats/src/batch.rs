@@ -58,6 +58,8 @@ impl Hasher for PassThrough {
 }
 
 type Map<V> = HashMap<(ScopeId, u64), V, BuildHasherDefault<PassThrough>>;
+/// Per scope: one value per direction.
+type PerScope<V> = HashMap<ScopeId, [V; 2], BuildHasherDefault<PassThrough>>;
 
 /// A query name's summed updates in one scope.
 struct NameSums {
@@ -88,9 +90,9 @@ pub(crate) struct Pending {
     registered: Map<(Arc<str>, u64)>,
     /// Per scope and direction: qtype → messages (a handful of qtypes: a
     /// list beats a map).
-    qtypes: HashMap<ScopeId, [Vec<(QtypeKey, u64)>; 2], BuildHasherDefault<PassThrough>>,
+    qtypes: PerScope<Vec<(QtypeKey, u64)>>,
     /// Per scope: messages per direction and rcode.
-    rcodes: HashMap<ScopeId, [[u64; 16]; 2], BuildHasherDefault<PassThrough>>,
+    rcodes: PerScope<[u64; 16]>,
 }
 
 impl Pending {
