@@ -11,7 +11,7 @@
 //! answers from MaxMind's own reader (`maxminddb`) over that file.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
@@ -75,7 +75,7 @@ fn run_python<'a>(
 
 /// (iso code, English country name, English city name) per address, from
 /// MaxMind's Python reader; empty strings for unknown.
-fn reference(database: &PathBuf) -> Vec<(String, String, String)> {
+fn reference(database: &Path) -> Vec<(String, String, String)> {
     let script = r#"
 import sys, geoip2.database, geoip2.errors
 reader = geoip2.database.Reader(sys.argv[1])
