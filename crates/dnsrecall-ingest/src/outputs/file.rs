@@ -549,12 +549,18 @@ impl Sink {
         }
         let first = self.numbered(path, 1);
         if self.compress {
+            // Written beside, then renamed: a reader (or logrotate's
+            // next step) never sees a half-written `.gz`.
+            let mut partial = first.clone().into_os_string();
+            partial.push(".partial");
+            let partial = PathBuf::from(partial);
             let mut input = File::open(path)?;
-            let output = File::create(&first)?;
+            let output = File::create(&partial)?;
             let mut encoder =
                 flate2::write::GzEncoder::new(BufWriter::new(output), flate2::Compression::fast());
             io::copy(&mut input, &mut encoder)?;
             encoder.finish()?.flush()?;
+            std::fs::rename(&partial, &first)?;
             std::fs::remove_file(path)
         } else {
             std::fs::rename(path, first)
