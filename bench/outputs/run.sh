@@ -6,6 +6,9 @@
 #   (a) fstrm_capture -w /dev/null        (libfstrm, the C reference receiver)
 #   (b) dnsrecall serve, no output         (decode + store)
 #   (c) dnsrecall serve + one JSON file output
+#   (c') dnsrecall serve as a pure collector (`[dnstap] store = false`: no
+#       passive DNS records, as dnstap-receiver keeps none) + one JSON file
+#       output
 #   (d) dnsrecall serve + every file-ish output (json, text, yaml, a
 #       DNS-collector template, a dnstap copy, the metrics line)
 #   (e) python dnstap-receiver 4.7 with its JSON file output, fed the first
@@ -16,7 +19,7 @@
 # after draining inputs, outputs and the store; every output must have
 # written every message and dropped none; dnstap-receiver: its JSON file has
 # every line). Ratios: (c)/(b) (target ≥ 0.75, i.e. the JSON output costs at
-# most 25 %) and (c)/(e) (target ≥ 50).
+# most 25 %), (c)/(e) and (c')/(e) (target ≥ 50).
 #
 # Environment:
 #   CARGO_TARGET_DIR        release build dir (default /root/.cache/dnsrecall-target-release)
@@ -83,10 +86,10 @@ echo "fstrm_capture -w /dev/null|$capture_s|$(rate "$MSGS" "$capture_s")|$cpu|$r
 
 # (b)-(d) dnsrecall serve with a config
 serve_run() {
-  local slug="$1" label="$2" config="$3" listen=$((PORT + 1)) tap=$((PORT + 2))
+  local slug="$1" label="$2" config="$3" dnstap_extra="${4:-}" listen=$((PORT + 1)) tap=$((PORT + 2))
   local dir="$WORK/serve-$slug"
   rm -rf "$dir"; mkdir -p "$dir"
-  printf '[dnstap]\ntcp = "127.0.0.1:%s"\n\n%s' "$tap" "$config" > "$dir/config.toml"
+  printf '[dnstap]\ntcp = "127.0.0.1:%s"\n%s\n%s' "$tap" "$dnstap_extra" "$config" > "$dir/config.toml"
   /usr/bin/time -v -o "$dir/time" "$BIN" --config "$dir/config.toml" --data-dir "$dir/data" \
     serve --listen 127.0.0.1:$listen 2>"$dir/serve.log" &
   local srv=$!
@@ -116,6 +119,8 @@ file_output() { printf '[[outputs]]\nkind = "file"\nformat = "%s"\npath = "%s"\n
 
 serve_run none "no output" ""
 serve_run json "one JSON file output" "$(file_output json "$WORK/serve-json/all.json")"
+serve_run collector "collector (store = false), one JSON file output" \
+  "$(file_output json "$WORK/serve-collector/all.json")" "store = false"
 ALL="$WORK/serve-all"
 serve_run all "all file outputs" "$(file_output json "$ALL/all.json")
 $(file_output text "$ALL/all.txt")
@@ -178,9 +183,11 @@ echo "python dnstap-receiver 4.7, JSON file ($PY_MSGS msgs)|$py_s|$(rate "$PY_MS
   awk -F'|' '{ printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$RESULTS"
   base=$(grep '^dnsrecall serve, no output|' "$RESULTS" | cut -d'|' -f3)
   json=$(grep '^dnsrecall serve, one JSON' "$RESULTS" | cut -d'|' -f3)
+  collector=$(grep '^dnsrecall serve, collector' "$RESULTS" | cut -d'|' -f3)
   all=$(grep '^dnsrecall serve, all file' "$RESULTS" | cut -d'|' -f3)
   py=$(grep '^python' "$RESULTS" | cut -d'|' -f3)
-  awk -v b="$base" -v j="$json" -v a="$all" -v p="$py" 'BEGIN {
+  awk -v b="$base" -v j="$json" -v c="$collector" -v a="$all" -v p="$py" 'BEGIN {
     printf "JSON output / no output: %.2f (cost %.0f %%); all file outputs / no output: %.2f\n", j / b, 100 * (1 - j / b), a / b
-    printf "dnsrecall with the JSON output / dnstap-receiver: %.0fx\n", j / p }'
+    printf "dnsrecall with the JSON output / dnstap-receiver: %.0fx\n", j / p
+    printf "dnsrecall as a collector with the JSON output / dnstap-receiver: %.0fx\n", c / p }'
 } | tee "$WORK/result.md"

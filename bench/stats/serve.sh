@@ -17,6 +17,8 @@
 #   BENCH_STATS_MSGS   messages in the file (default 1000000)
 #   BENCH_STATS_MODE   bench/dnstap/gen.py mode: realistic (default) or unique
 #   BENCH_STATS_PORT   first loopback port (default 18700; uses 2)
+#   BENCH_STATS_BIN    use this dnsrecall binary instead of building one
+#   BENCH_STATS_EXTRA  more lines for the [stats] section of the "on" runs
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds="${1:-3}"
@@ -37,11 +39,16 @@ if [ ! -s "$FILE" ]; then
   log "generating $MSGS messages ($MODE) into $FILE"
   python3 bench/dnstap/gen.py "$FILE" "$MSGS" 20241122 "$MODE" >/dev/null
 fi
-log "building the release binary"
-nice cargo build -q --release --locked -p dnsrecall >&2
+if [ -n "${BENCH_STATS_BIN:-}" ]; then
+  SRC="$BENCH_STATS_BIN"
+else
+  log "building the release binary"
+  nice cargo build -q --release --locked -p dnsrecall >&2
+  SRC="$CARGO_TARGET_DIR/release/dnsrecall"
+fi
 # A copy, so a rebuild in the shared target dir cannot change it mid-run.
 BIN="$WORK/dnsrecall"
-cp "$CARGO_TARGET_DIR/release/dnsrecall" "$BIN"
+cp "$SRC" "$BIN"
 
 printf '# statistics off\n' > "$WORK/off.toml"
 printf "# statistics on, defaults (64 MiB bound, windows)\n[stats]\n${BENCH_STATS_EXTRA:-}" > "$WORK/on.toml"

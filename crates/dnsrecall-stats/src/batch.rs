@@ -93,6 +93,10 @@ pub(crate) struct Pending {
     qtypes: PerScope<Vec<(QtypeKey, u64)>>,
     /// Per scope: messages per direction and rcode.
     rcodes: PerScope<[u64; 16]>,
+    /// The names and clients of [`Pending::apply`], grouped by scope (kept
+    /// for their capacity).
+    name_list: Vec<(ScopeId, u64, NameSums)>,
+    client_list: Vec<(ScopeId, u64, ClientSums)>,
 }
 
 impl Pending {
@@ -159,30 +163,52 @@ impl Pending {
         global: &mut Scope,
         streams: &mut [(Box<str>, Scope)],
     ) {
-        for ((id, hash), sums) in self.names.drain() {
-            let Some(scope) = scope_of(id, global, streams) else {
+        // Table after table, not key after key (`Windowed::add_many`).
+        let mut names = std::mem::take(&mut self.name_list);
+        names.extend(
+            self.names
+                .drain()
+                .map(|((id, hash), sums)| (id, hash, sums)),
+        );
+        names.sort_unstable_by_key(|(id, _, _)| *id);
+        for group in names.chunk_by(|a, b| a.0 == b.0) {
+            let Some(scope) = group.first().and_then(|g| scope_of(g.0, global, streams)) else {
                 continue;
             };
-            let key = || sums.key.clone();
             for d in 0..2 {
-                if sums.hits[d] > 0 {
-                    scope.qname_hits[d].add(now, hash, sums.hits[d], key);
-                    scope.qname_bytes[d].add(now, hash, sums.bytes[d], key);
-                }
-                for (i, &hits) in sums.rcode_hits[d].iter().enumerate() {
-                    if hits > 0 {
-                        scope.qname_rcodes[d][i].add(now, hash, hits, key);
-                    }
+                let seen = || group.iter().filter(move |(_, _, s)| s.hits[d] > 0);
+                scope.qname_hits[d].add_many(now, seen().map(|(_, h, s)| (*h, s.hits[d], &s.key)));
+                scope.qname_bytes[d]
+                    .add_many(now, seen().map(|(_, h, s)| (*h, s.bytes[d], &s.key)));
+                for (i, table) in scope.qname_rcodes[d].iter_mut().enumerate() {
+                    let items = group
+                        .iter()
+                        .filter(move |(_, _, s)| s.rcode_hits[d][i] > 0)
+                        .map(move |(_, h, s)| (*h, s.rcode_hits[d][i], &s.key));
+                    table.add_many(now, items);
                 }
             }
         }
-        for ((id, hash), sums) in self.clients.drain() {
-            let Some(scope) = scope_of(id, global, streams) else {
+        names.clear();
+        self.name_list = names;
+        let mut clients = std::mem::take(&mut self.client_list);
+        clients.extend(
+            self.clients
+                .drain()
+                .map(|((id, hash), sums)| (id, hash, sums)),
+        );
+        clients.sort_unstable_by_key(|(id, _, _)| *id);
+        for group in clients.chunk_by(|a, b| a.0 == b.0) {
+            let Some(scope) = group.first().and_then(|g| scope_of(g.0, global, streams)) else {
                 continue;
             };
-            scope.client_hits.add(now, hash, sums.hits, || sums.key);
-            scope.client_bytes.add(now, hash, sums.bytes, || sums.key);
+            let items = || group.iter().map(|(_, h, s)| (*h, s.hits, &s.key));
+            scope.client_hits.add_many(now, items());
+            let items = || group.iter().map(|(_, h, s)| (*h, s.bytes, &s.key));
+            scope.client_bytes.add_many(now, items());
         }
+        clients.clear();
+        self.client_list = clients;
         for ((id, hash), (tld, counts)) in self.tlds.drain() {
             let Some(scope) = scope_of(id, global, streams) else {
                 continue;

@@ -27,7 +27,7 @@ impl Stats {
     /// names asked (unknown names are 0). An unknown stream answers the
     /// global counters, as dnstap-receiver does.
     pub fn compat_counters(&self, stream: Option<&str>, names: &[String]) -> Value {
-        let inner = self.lock();
+        let inner = self.read();
         let scope = inner.scope(stream).unwrap_or(&inner.global);
         let now = self.now_secs();
         let mut counters = Map::new();
@@ -92,7 +92,7 @@ impl Stats {
     /// `GET /tables`: top `n` TLDs, domains (per `filters`, `<by>/<query|
     /// response>`), clients, rcodes and rrtypes.
     pub fn compat_tables(&self, stream: Option<&str>, n: usize, filters: &[String]) -> Value {
-        let inner = self.lock();
+        let inner = self.read();
         let known = inner.scope(stream);
         // dnstap-receiver: counters tables fall back to the global ones for
         // an unknown stream, client and domain tables come out empty.

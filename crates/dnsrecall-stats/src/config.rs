@@ -19,7 +19,7 @@ pub const DEFAULT_HLL_PRECISION: u8 = 14;
 /// (BENCHMARKS.md, "Traffic statistics"): on 2 cores at ~120k msg/s the
 /// statistics thread, starved at times by ingest, fell behind a 16,384 and
 /// a 65,536 queue (16 % and 3.5 % dropped) but not this one.
-pub const DEFAULT_QUEUE_SIZE: usize = 131_072;
+pub const DEFAULT_QUEUE_SIZE: usize = 262_144;
 /// Name of the stream that gathers streams beyond the cap, and of the
 /// `/metrics` label beyond the label cap.
 pub const OTHER_STREAM: &str = "other";
@@ -59,7 +59,7 @@ pub struct StatsConfig {
     /// only enqueue); a full queue drops messages and counts them in
     /// `dnsrecall_stats_output_dropped_total`. Queued messages share the
     /// inputs' buffers and are not part of `memory_bound` (a slot is a few
-    /// hundred bytes plus its share of a frame). Default 131072.
+    /// hundred bytes plus its share of a frame). Default 262144.
     pub queue_size: usize,
 }
 

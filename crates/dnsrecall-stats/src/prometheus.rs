@@ -93,7 +93,7 @@ fn add<const N: usize>(into: &mut [u64; N], from: &[u64; N]) {
 impl Stats {
     /// The statistics as Prometheus text.
     pub fn prometheus(&self) -> String {
-        let inner = self.lock();
+        let inner = self.read();
         let mut ranked: Vec<&(Box<str>, Scope)> = inner.streams.iter().collect();
         ranked.sort_by_key(|(_, s)| {
             std::cmp::Reverse(s.directions[0].messages + s.directions[1].messages)

@@ -50,7 +50,7 @@ pub fn table_names() -> Vec<String> {
 impl Stats {
     /// Every counter of a stream (or global), approximate values labelled.
     pub fn report_counters(&self, stream: Option<&str>) -> Result<Value, ReportError> {
-        let inner = self.lock();
+        let inner = self.read();
         let scope = inner
             .scope(stream)
             .ok_or_else(|| ReportError::UnknownStream(stream.unwrap_or_default().to_string()))?;
@@ -162,7 +162,7 @@ impl Stats {
         {
             return Err(ReportError::UnknownTable(name.to_string()));
         }
-        let inner = self.lock();
+        let inner = self.read();
         let scope = inner
             .scope(stream)
             .ok_or_else(|| ReportError::UnknownStream(stream.unwrap_or_default().to_string()))?;

@@ -269,6 +269,50 @@ impl Scope {
         self.qtypes.iter_mut().for_each(Windowed::clear);
         self.rcodes.iter_mut().for_each(Windowed::clear);
     }
+
+    /// Makes this scope's keyed tables copies of `from`'s since-start ones,
+    /// cut to `sizes` ([`Windowed::since_start_copy`]); its counters stay.
+    /// For a stream that has seen exactly what `from` (the global scope)
+    /// has: see `Inner::mirror` in lib.rs.
+    pub fn copy_tables_from(&mut self, from: &Scope, sizes: ScopeSizes) {
+        // Every field named, none with `..`: a table added to Scope must
+        // be added here too, or this stops compiling.
+        let Scope {
+            directions: _,
+            malformed: _,
+            clients: _,
+            domains: _,
+            rates: _,
+            latency: _,
+            paired: _,
+            tlds,
+            registered,
+            qname_hits,
+            qname_bytes,
+            qname_rcodes,
+            client_hits,
+            client_bytes,
+            qtypes,
+            rcodes,
+        } = from;
+        let names = sizes.name_capacity;
+        let clients = sizes.client_capacity;
+        self.tlds = tlds.each_ref().map(|t| t.since_start_copy(names));
+        self.registered = registered.since_start_copy(names);
+        self.qname_hits = qname_hits.each_ref().map(|t| t.since_start_copy(names));
+        self.qname_bytes = qname_bytes.each_ref().map(|t| t.since_start_copy(names));
+        self.qname_rcodes = qname_rcodes
+            .each_ref()
+            .map(|d| d.each_ref().map(|t| t.since_start_copy(names)));
+        self.client_hits = client_hits.since_start_copy(clients);
+        self.client_bytes = client_bytes.since_start_copy(clients);
+        self.qtypes = qtypes
+            .each_ref()
+            .map(|t| t.since_start_copy(t.since_start().capacity()));
+        self.rcodes = rcodes
+            .each_ref()
+            .map(|t| t.since_start_copy(t.since_start().capacity()));
+    }
 }
 
 /// Bytes of name-table entries: the fixed cost and the key.

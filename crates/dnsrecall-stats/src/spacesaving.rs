@@ -62,6 +62,29 @@ pub trait Tally<K>: Sized {
     fn floor(&self) -> u64;
     /// Forgets everything (keeps the capacity).
     fn clear(&mut self);
+    /// A table of `capacity` holding `entries` (at most `capacity`), as if
+    /// it had counted `total` and replaced keys `evictions` times.
+    fn restored(capacity: usize, entries: Vec<Counted<K>>, total: u64, evictions: u64) -> Self;
+
+    /// A table of `capacity` keys holding this one's heaviest: what a
+    /// table of that size would answer had it counted the same weights,
+    /// within the same guarantees (every key left out weighs at most the
+    /// smallest count kept, which becomes the floor). Leaving keys out
+    /// counts as replacing them, so the copy is not [`Tally::exact`] then.
+    fn top_copy(&self, capacity: usize) -> Self
+    where
+        K: Clone,
+    {
+        let capacity = capacity.max(1);
+        let mut entries: Vec<Counted<K>> = self.entries().cloned().collect();
+        let mut evictions = self.evictions();
+        if entries.len() > capacity {
+            entries.sort_by(|a, b| b.count.cmp(&a.count).then(a.seq.cmp(&b.seq)));
+            evictions += (entries.len() - capacity) as u64;
+            entries.truncate(capacity);
+        }
+        Self::restored(capacity, entries, self.total(), evictions)
+    }
 
     /// Keys held now.
     fn len(&self) -> usize {
@@ -266,6 +289,35 @@ impl<K> Tally<K> for SpaceSaving<K> {
         self.evictions = 0;
         self.next_seq = 0;
     }
+
+    fn restored(
+        capacity: usize,
+        entries: Vec<Counted<K>>,
+        total: u64,
+        evictions: u64,
+    ) -> SpaceSaving<K> {
+        let mut table = SpaceSaving::with_capacity(capacity);
+        table.total = total;
+        table.evictions = evictions;
+        let kept = entries.len().min(table.capacity);
+        table.slots.reserve_exact(kept);
+        table.positions.reserve_exact(kept);
+        table.heap.reserve_exact(kept);
+        for entry in entries.into_iter().take(kept) {
+            let slot = table.slots.len() as u32;
+            table.next_seq = table.next_seq.max(entry.seq.saturating_add(1));
+            table
+                .heap
+                .push((entry.count, std::cmp::Reverse(entry.seq), slot));
+            table.positions.push(slot);
+            table.index.insert(entry.hash, slot);
+            table.slots.push(entry);
+        }
+        for position in (0..table.heap.len() / 2).rev() {
+            table.sift_down(position);
+        }
+        table
+    }
 }
 
 impl<K> SpaceSaving<K> {
@@ -301,23 +353,44 @@ impl<K> SpaceSaving<K> {
         }
     }
 
+    /// Moves the item at `position` down to where it belongs. A hole goes
+    /// down instead of the item (each smaller child moves up once, its
+    /// position written once), and the item is written where the hole
+    /// stops: half the writes of swapping at every level, which matters
+    /// because a new key, placed at the root with the floor plus its
+    /// weight, usually sinks to the bottom (perf: the heaps by bytes were
+    /// a third of the statistics thread).
     fn sift_down(&mut self, mut position: usize) {
         let len = self.heap.len();
+        let Some(&item) = self.heap.get(position) else {
+            return;
+        };
+        let key = (item.0, item.1);
         loop {
             let left = 2 * position + 1;
-            let right = left + 1;
-            let mut smallest = position;
-            if left < len && self.less(left, smallest) {
-                smallest = left;
-            }
-            if right < len && self.less(right, smallest) {
-                smallest = right;
-            }
-            if smallest == position {
+            if left >= len {
                 break;
             }
-            self.swap(position, smallest);
-            position = smallest;
+            let right = left + 1;
+            let mut child = left;
+            if right < len
+                && (self.heap[right].0, self.heap[right].1) < (self.heap[left].0, self.heap[left].1)
+            {
+                child = right;
+            }
+            let moved = self.heap[child];
+            if (moved.0, moved.1) >= key {
+                break;
+            }
+            self.heap[position] = moved;
+            if let Some(p) = self.positions.get_mut(moved.2 as usize) {
+                *p = position as u32;
+            }
+            position = child;
+        }
+        self.heap[position] = item;
+        if let Some(p) = self.positions.get_mut(item.2 as usize) {
+            *p = position as u32;
         }
     }
 }
@@ -373,5 +446,89 @@ mod tests {
         got.sort_unstable();
         heavy.sort_unstable();
         assert_eq!(got, heavy);
+    }
+
+    /// A skewed stream of keys: every 3rd message is one of 5 heavy keys.
+    fn skewed(n: usize) -> Vec<u64> {
+        let mut state = 99u64;
+        (0..n)
+            .map(|i| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                if i % 3 == 0 {
+                    i as u64 % 5
+                } else {
+                    100 + (state >> 33) % 2000
+                }
+            })
+            .collect()
+    }
+
+    /// `top_copy` keeps the heaviest keys with their counts and errors, and
+    /// the copy goes on counting as a Space-Saving table of its size does:
+    /// counts stay upper bounds within their errors, heavy keys stay.
+    fn top_copy_keeps_the_guarantees<T: Tally<u64>>(weight: impl Fn(u64) -> u64) {
+        let keys = skewed(30_000);
+        let mut truth: StdMap<u64, u64> = StdMap::new();
+        let mut big = T::with_capacity(200);
+        for &key in &keys[..20_000] {
+            *truth.entry(key).or_default() += weight(key);
+            big.add(hash(key), weight(key), || key);
+        }
+        // Small enough a copy: the same entries, still exact or not.
+        let same = big.top_copy(500);
+        assert_eq!(same.len(), big.len());
+        assert_eq!(same.total(), big.total());
+        assert_eq!(same.exact(), big.exact());
+        assert_eq!(same.floor(), 0);
+        let mut copy = big.top_copy(40);
+        assert_eq!(copy.len(), 40);
+        assert_eq!(copy.total(), big.total());
+        assert!(!copy.exact());
+        let kept: Vec<(u64, u64, u64)> = copy
+            .top(40)
+            .iter()
+            .map(|c| (c.key, c.count, c.error))
+            .collect();
+        let heaviest: Vec<(u64, u64, u64)> = big
+            .top(40)
+            .iter()
+            .map(|c| (c.key, c.count, c.error))
+            .collect();
+        assert_eq!(kept, heaviest);
+        assert_eq!(copy.floor(), heaviest.last().map_or(0, |k| k.1));
+        for &key in &keys[20_000..] {
+            *truth.entry(key).or_default() += weight(key);
+            copy.add(hash(key), weight(key), || key);
+        }
+        assert_eq!(copy.len(), 40);
+        assert_eq!(copy.total(), truth.values().sum::<u64>());
+        for entry in copy.entries() {
+            let true_count = truth[&entry.key];
+            assert!(entry.count >= true_count, "{} undercounted", entry.key);
+            assert!(
+                entry.count - entry.error <= true_count,
+                "{} error",
+                entry.key
+            );
+        }
+        for heavy in 0..5 {
+            assert!(copy.get(hash(heavy)).is_some(), "heavy key {heavy} lost");
+        }
+        let top: Vec<u64> = copy.top(5).iter().map(|c| c.key).collect();
+        let mut got = top.clone();
+        got.sort_unstable();
+        assert_eq!(got, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn top_copy_of_a_heap_keeps_the_guarantees() {
+        top_copy_keeps_the_guarantees::<SpaceSaving<u64>>(|key| 40 + key % 7 * 30);
+    }
+
+    #[test]
+    fn top_copy_of_a_stream_summary_keeps_the_guarantees() {
+        top_copy_keeps_the_guarantees::<crate::streamsummary::StreamSummary<u64>>(|_| 1);
     }
 }

@@ -293,6 +293,48 @@ impl<K> Tally<K> for StreamSummary<K> {
         self.evictions = 0;
         self.next_seq = 0;
     }
+
+    fn restored(
+        capacity: usize,
+        mut entries: Vec<Counted<K>>,
+        total: u64,
+        evictions: u64,
+    ) -> StreamSummary<K> {
+        let mut table = StreamSummary::with_capacity(capacity);
+        table.total = total;
+        table.evictions = evictions;
+        entries.truncate(table.capacity);
+        // In ascending count order each entry joins the last bucket made
+        // or starts the next one: no walking.
+        entries.sort_by_key(|entry| entry.count);
+        table.entries.reserve_exact(entries.len());
+        table.links.reserve_exact(entries.len());
+        table.buckets.reserve_exact(entries.len());
+        let mut last: Option<(u64, u32)> = None;
+        for entry in entries {
+            let slot = table.entries.len() as u32;
+            let count = entry.count;
+            table.next_seq = table.next_seq.max(entry.seq.saturating_add(1));
+            table.index.insert(entry.hash, slot);
+            table.entries.push(entry);
+            table.links.push(Link {
+                bucket: NIL,
+                prev: NIL,
+                next: NIL,
+            });
+            // `place` walks forward from a bucket of smaller count: the
+            // last bucket if its count is smaller, the one before it if
+            // this entry shares its count.
+            let after = match last {
+                None => NIL,
+                Some((last_count, bucket)) if last_count < count => bucket,
+                Some((_, bucket)) => table.buckets[bucket as usize].prev,
+            };
+            table.place(slot, count, after);
+            last = Some((count, table.links[slot as usize].bucket));
+        }
+        table
+    }
 }
 
 #[cfg(test)]

@@ -128,10 +128,11 @@ fn check_counters(stats: &Stats, truth: &Truth, label: &str) {
     within_sketch_error(&report["unique_domains"], truth.domains.len());
 }
 
-/// A table answer as (key, count) pairs, checked exact.
-fn rows(stats: &Stats, table: &str) -> HashMap<String, u64> {
+/// A table answer (global, or of `stream`) as (key, count) pairs, checked
+/// exact.
+fn rows(stats: &Stats, stream: Option<&str>, table: &str) -> HashMap<String, u64> {
     let answer = stats
-        .report_tables(None, Window::SinceStart, usize::MAX, Some(table))
+        .report_tables(stream, Window::SinceStart, usize::MAX, Some(table))
         .expect("tables");
     let table = &answer["tables"][table];
     assert_eq!(table["exact"], true, "{table}");
@@ -149,7 +150,7 @@ fn rows(stats: &Stats, table: &str) -> HashMap<String, u64> {
         .collect()
 }
 
-fn check_tables(stats: &Stats, truth: &Truth, label: &str) {
+fn check_tables(stats: &Stats, stream: Option<&str>, truth: &Truth, label: &str) {
     for (rcode, d, table) in [
         ("NXDOMAIN", 1, "qnames_nxdomain/response"),
         ("SERVFAIL", 1, "qnames_servfail/response"),
@@ -162,16 +163,24 @@ fn check_tables(stats: &Stats, truth: &Truth, label: &str) {
             .get(&(rcode.to_string(), d))
             .cloned()
             .unwrap_or_default();
-        assert_eq!(rows(stats, table), want, "{label} {table}");
+        assert_eq!(rows(stats, stream, table), want, "{label} {table}");
     }
-    assert_eq!(rows(stats, "clients"), truth.client_hits, "{label}");
-    assert_eq!(rows(stats, "client_bytes"), truth.client_bytes, "{label}");
+    assert_eq!(rows(stats, stream, "clients"), truth.client_hits, "{label}");
+    assert_eq!(
+        rows(stats, stream, "client_bytes"),
+        truth.client_bytes,
+        "{label}"
+    );
     for (d, direction) in ["query", "response"].into_iter().enumerate() {
-        let got: HashMap<String, u64> = rows(stats, &format!("qtypes/{direction}"))
+        let got: HashMap<String, u64> = rows(stats, stream, &format!("qtypes/{direction}"))
             .into_iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v))
             .collect();
         assert_eq!(got, truth.qtypes[d], "{label} qtypes/{direction}");
+    }
+    if stream.is_some() {
+        // Streams keep no windows.
+        return;
     }
     // The last-minute window saw everything (one instant), so it equals
     // the since-start table.
@@ -207,7 +216,7 @@ fn unbound_dnstap_counters_and_tables_are_exact() {
         let truth = count(&messages);
         let stats = observe_all(&messages);
         check_counters(&stats, &truth, &label);
-        check_tables(&stats, &truth, &label);
+        check_tables(&stats, None, &truth, &label);
 
         // The reference decoding (dnspython) agrees on responses and their
         // rcodes; it lists one `msg` line per response frame.
@@ -236,6 +245,9 @@ fn unbound_dnstap_counters_and_tables_are_exact() {
         let stream = stats.report_counters(Some(&streams[0])).expect("stream");
         assert_eq!(stream["queries"], report["queries"]);
         assert_eq!(stream["rcodes"], report["rcodes"]);
+        // And its tables are exact too (the only stream's tables are
+        // copies of the global ones: lib.rs, `Inner::mirror`).
+        check_tables(&stats, Some(&streams[0]), &truth, &label);
     }
 }
 
@@ -264,7 +276,13 @@ fn pcap_counters_and_tables_are_exact() {
         let truth = count(&messages);
         let stats = observe_all(&messages);
         check_counters(&stats, &truth, &label);
-        check_tables(&stats, &truth, &label);
+        check_tables(&stats, None, &truth, &label);
+        // One sensor: its stream's tables are the global ones.
+        let streams = stats.streams();
+        assert!(streams.len() <= 1, "{label}: {streams:?}");
+        for stream in streams {
+            check_tables(&stats, Some(&stream), &truth, &label);
+        }
         // Every response of the reference decoding on port 53 (the
         // capture's default port set) is counted.
         let expected = common::expected(&path);
