@@ -9,7 +9,7 @@
 #       (COPY into a scratch table of database `test`) and kafka (tansu, when
 #       ~/.cargo/bin/tansu exists).
 # Wall time runs from the start of fstrm_replay until the store and every
-# output have accounted for every message (sent + dropped == messages, read
+# output have accounted for every message (written + dropped == messages, read
 # from /metrics; outputs drop by design when their peer is slower than the
 # traffic, so the drops are reported per output), then SIGTERM and exit.
 #
@@ -19,6 +19,7 @@
 #   BENCH_OUTPUTS_MSGS   messages (default 500000)
 #   BENCH_OUTPUTS_QUEUE  queue_size of each output (default 10000)
 #   BENCH_OUTPUTS_PORT   first loopback port (default 18700; uses 8)
+#   BENCH_OUTPUTS_BIN    use this dnsrecall binary instead of building the release one
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/root/.cache/dnsrecall-target-release}"
@@ -49,8 +50,12 @@ if [ ! -s "$FILE" ] || [ "$(cat "$WORK/bench.msgs" 2>/dev/null)" != "$MSGS" ]; t
   python3 bench/dnstap/gen.py "$FILE" "$MSGS" 20241122 realistic > "$WORK/bench.records"
   echo "$MSGS" > "$WORK/bench.msgs"
 fi
-log "building the release binary"
-cargo build --release --locked -p dnsrecall >&2
+if [ -n "${BENCH_OUTPUTS_BIN:-}" ]; then
+  BIN="$BENCH_OUTPUTS_BIN"
+else
+  log "building the release binary"
+  cargo build --release --locked -p dnsrecall >&2
+fi
 echo "load before: $(cat /proc/loadavg)" > "$WORK/load.txt"
 
 # (a) fstrm_capture
@@ -80,11 +85,12 @@ run() {
   if [ "$outputs" -gt 0 ]; then
     for _ in $(seq 1 1200); do
       local accounted
-      accounted=$(( $(metric dnsrecall_output_sent_total "") + $(metric dnsrecall_output_dropped_total "") ))
+      accounted=$(( $(metric dnsrecall_output_written_total "") + $(metric dnsrecall_output_dropped_total "") ))
       [ "$accounted" -ge $((MSGS * outputs)) ] && break
       sleep 0.1
     done
-    curl -s "http://127.0.0.1:$API/metrics" | grep -E '^dnsrecall_output_(sent|dropped)_total' > "$WORK/$name.outputs.txt" || true
+    [ "$accounted" -ge $((MSGS * outputs)) ] || log "TIMEOUT: outputs accounted for $accounted of $((MSGS * outputs)) messages after 120 s"
+    curl -s "http://127.0.0.1:$API/metrics" | grep -E '^dnsrecall_output_(written|dropped)_total' > "$WORK/$name.outputs.txt" || true
   fi
   kill -TERM "$(pgrep -P $srv dnsrecall)" 2>/dev/null || true
   wait "$srv" || true
@@ -160,7 +166,7 @@ read -r all_s all_cpu all_rss < <(run all "$WORK/all.toml" "$outputs")
   echo
   echo "ratio all outputs / no output: $(awk -v a="$none_s" -v b="$all_s" 'BEGIN { printf "%.2f", a / b }')"
   echo
-  echo "per output (sent, dropped by reason):"
+  echo "per output (written, dropped by reason):"
   echo '```'
   cat "$WORK/all.outputs.txt"
   echo '```'

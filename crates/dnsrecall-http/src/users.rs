@@ -196,6 +196,23 @@ pub fn with_user_line(text: &str, name: &str, line: &str) -> String {
     out
 }
 
+/// `text` (a users file) without `name`'s line, and whether it had one;
+/// other lines, comments included, stay as they are.
+pub fn without_user_line(text: &str, name: &str) -> (String, bool) {
+    let mut out = String::with_capacity(text.len());
+    let mut removed = false;
+    for existing in text.lines() {
+        let content = existing.split('#').next().unwrap_or("");
+        if content.split_whitespace().next() == Some(name) {
+            removed = true;
+            continue;
+        }
+        out.push_str(existing);
+        out.push('\n');
+    }
+    (out, removed)
+}
+
 /// Whether `password` matches the PHC `hash` (false for a hash that does
 /// not parse).
 fn matches(hash: &str, password: &str) -> bool {

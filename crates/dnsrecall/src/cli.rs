@@ -60,6 +60,31 @@ pub enum UserCommand {
     /// first line) or, on a terminal, asked for twice without echo; it is
     /// never a flag, so it stays out of shell history and `ps`.
     Add(UserAddArgs),
+    /// List the users of the users file with their quotas (never a hash).
+    List(UserFileArgs),
+    /// Remove a user from the users file; a running `serve` re-reads the
+    /// file and refuses the user's password from its next request.
+    Remove(UserRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserFileArgs {
+    /// The users file [default: api.users_file].
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// One JSON object per user instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UserRemoveArgs {
+    /// The user to remove.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The users file [default: api.users_file].
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -219,6 +219,48 @@ fn basic_auth_users_beside_keys() {
         ),
         "{metrics}"
     );
+
+    // `user list` shows names and quotas, never a hash; `user remove`
+    // takes effect on the running server's next request.
+    let run = |args: &[&str]| {
+        dir.command(&[&["--config", config.as_str(), "user"], args].concat())
+            .output()
+            .expect("run user")
+    };
+    let listed = run(&["list"]);
+    assert!(listed.status.success());
+    let table = String::from_utf8_lossy(&listed.stdout).to_string();
+    let names: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["alice", "bob", "carol"], "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("bob") && l.contains(" 2 ")),
+        "{table}"
+    );
+    assert!(!table.contains("argon2"), "{table}");
+    assert!(run(&["remove", "alice"]).status.success());
+    assert_eq!(
+        status(&server, path, &basic("alice:correct horse battery")),
+        401,
+        "a removed user is refused at once"
+    );
+    assert_eq!(status(&server, path, &basic(&format!("alice:{KEY}"))), 200);
+    let again = run(&["remove", "alice"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no user"));
+    let json = run(&["list", "--json"]);
+    let users: Vec<serde_json::Value> = String::from_utf8_lossy(&json.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(users.len(), 2);
+    assert_eq!(users[0]["user"], "bob");
+    assert_eq!(users[0]["quota"], 2);
     assert!(server.stop(), "serve exits cleanly");
 }
 

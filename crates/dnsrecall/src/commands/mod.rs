@@ -36,6 +36,8 @@ pub fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User(UserCommand::Add(args)) => user::add(&args, &config),
+        Command::User(UserCommand::List(args)) => user::list(&args, &config),
+        Command::User(UserCommand::Remove(args)) => user::remove(&args, &config),
         Command::Config(ConfigCommand::Check) => {
             config.api_keys().context("api keys")?;
             print!("{}", config.to_toml()?);

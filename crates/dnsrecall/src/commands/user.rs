@@ -1,5 +1,6 @@
-//! `dnsrecall user add NAME`: writes a user's line (name, argon2id hash,
-//! quotas) to the users file that `serve` reads (`api.users_file`).
+//! `dnsrecall user add NAME`, `user list`, `user remove NAME`: the users
+//! file that `serve` reads (`api.users_file`; a line per user: name,
+//! argon2id hash, quotas).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -8,18 +9,76 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::{Context, bail};
 use dnsrecall_http::quota::Limits;
 use dnsrecall_http::users::{
-    User, hash_password, parse_users_file, user_line, valid_name, with_user_line,
+    User, hash_password, parse_users_file, user_line, valid_name, with_user_line, without_user_line,
 };
 
-use crate::cli::UserAddArgs;
+use crate::cli::{UserAddArgs, UserFileArgs, UserRemoveArgs};
 use crate::config::Config;
 
-pub fn add(args: &UserAddArgs, config: &Config) -> anyhow::Result<ExitCode> {
-    let path = args
-        .file
-        .clone()
+/// `--file`, else `api.users_file`.
+fn users_file(file: Option<&PathBuf>, config: &Config) -> anyhow::Result<PathBuf> {
+    file.cloned()
         .or_else(|| config.api.users_file.clone())
-        .context("no users file: give --file PATH or set api.users_file")?;
+        .context("no users file: give --file PATH or set api.users_file")
+}
+
+/// The users file's text and users (it must exist and parse).
+fn read_users_file(
+    path: &Path,
+) -> anyhow::Result<(String, std::collections::HashMap<String, User>)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let users = parse_users_file(&text).with_context(|| format!("{}", path.display()))?;
+    Ok((text, users))
+}
+
+pub fn list(args: &UserFileArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let path = users_file(args.file.as_ref(), config)?;
+    let (_, users) = read_users_file(&path)?;
+    let mut names: Vec<&String> = users.keys().collect();
+    names.sort();
+    let mut out = std::io::stdout().lock();
+    if !args.json {
+        writeln!(out, "{:<24} {:>12} {:>16}", "USER", "QUOTA/DAY", "BURST")?;
+    }
+    for name in names {
+        let limits = &users[name].limits;
+        if args.json {
+            let line = serde_json::json!({
+                "user": name,
+                "quota": limits.quota,
+                "burst": limits.burst.map(|(size, window)| format!("{size}/{window}")),
+            });
+            writeln!(out, "{line}")?;
+        } else {
+            let quota = limits.quota.map_or("-".to_string(), |q| q.to_string());
+            let burst = limits.burst.map_or("-".to_string(), |(size, window)| {
+                format!("{size}/{window}s")
+            });
+            writeln!(out, "{name:<24} {quota:>12} {burst:>16}")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn remove(args: &UserRemoveArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let path = users_file(args.file.as_ref(), config)?;
+    let (text, users) = read_users_file(&path)?;
+    let name = args.name.as_str();
+    if !users.contains_key(name) {
+        bail!("no user {name:?} in {}", path.display());
+    }
+    let (rest, removed) = without_user_line(&text, name);
+    if !removed {
+        bail!("no line for user {name:?} in {}", path.display());
+    }
+    write_atomically(&path, &rest)?;
+    eprintln!("user {name:?} removed from {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn add(args: &UserAddArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let path = users_file(args.file.as_ref(), config)?;
     let name = args.name.as_str();
     if !valid_name(name) {
         bail!("invalid user name {name:?}: use 1 to 64 of A-Z a-z 0-9 . _ @ -");
