@@ -164,51 +164,40 @@ impl Pending {
         streams: &mut [(Box<str>, Scope)],
     ) {
         // Table after table, not key after key (`Windowed::add_many`).
-        let mut names = std::mem::take(&mut self.name_list);
-        names.extend(
-            self.names
-                .drain()
-                .map(|((id, hash), sums)| (id, hash, sums)),
-        );
-        names.sort_unstable_by_key(|(id, _, _)| *id);
-        for group in names.chunk_by(|a, b| a.0 == b.0) {
-            let Some(scope) = group.first().and_then(|g| scope_of(g.0, global, streams)) else {
-                continue;
-            };
-            for d in 0..2 {
-                let seen = || group.iter().filter(move |(_, _, s)| s.hits[d] > 0);
-                scope.qname_hits[d].add_many(now, seen().map(|(_, h, s)| (*h, s.hits[d], &s.key)));
-                scope.qname_bytes[d]
-                    .add_many(now, seen().map(|(_, h, s)| (*h, s.bytes[d], &s.key)));
-                for (i, table) in scope.qname_rcodes[d].iter_mut().enumerate() {
-                    let items = group
-                        .iter()
-                        .filter(move |(_, _, s)| s.rcode_hits[d][i] > 0)
-                        .map(move |(_, h, s)| (*h, s.rcode_hits[d][i], &s.key));
-                    table.add_many(now, items);
+        by_scope(
+            &mut self.names,
+            &mut self.name_list,
+            global,
+            streams,
+            |scope, group| {
+                for d in 0..2 {
+                    let seen = || group.iter().filter(move |(_, _, s)| s.hits[d] > 0);
+                    scope.qname_hits[d]
+                        .add_many(now, seen().map(|(_, h, s)| (*h, s.hits[d], &s.key)));
+                    scope.qname_bytes[d]
+                        .add_many(now, seen().map(|(_, h, s)| (*h, s.bytes[d], &s.key)));
+                    for (i, table) in scope.qname_rcodes[d].iter_mut().enumerate() {
+                        let items = group
+                            .iter()
+                            .filter(move |(_, _, s)| s.rcode_hits[d][i] > 0)
+                            .map(move |(_, h, s)| (*h, s.rcode_hits[d][i], &s.key));
+                        table.add_many(now, items);
+                    }
                 }
-            }
-        }
-        names.clear();
-        self.name_list = names;
-        let mut clients = std::mem::take(&mut self.client_list);
-        clients.extend(
-            self.clients
-                .drain()
-                .map(|((id, hash), sums)| (id, hash, sums)),
+            },
         );
-        clients.sort_unstable_by_key(|(id, _, _)| *id);
-        for group in clients.chunk_by(|a, b| a.0 == b.0) {
-            let Some(scope) = group.first().and_then(|g| scope_of(g.0, global, streams)) else {
-                continue;
-            };
-            let items = || group.iter().map(|(_, h, s)| (*h, s.hits, &s.key));
-            scope.client_hits.add_many(now, items());
-            let items = || group.iter().map(|(_, h, s)| (*h, s.bytes, &s.key));
-            scope.client_bytes.add_many(now, items());
-        }
-        clients.clear();
-        self.client_list = clients;
+        by_scope(
+            &mut self.clients,
+            &mut self.client_list,
+            global,
+            streams,
+            |scope, group| {
+                let items = || group.iter().map(|(_, h, s)| (*h, s.hits, &s.key));
+                scope.client_hits.add_many(now, items());
+                let items = || group.iter().map(|(_, h, s)| (*h, s.bytes, &s.key));
+                scope.client_bytes.add_many(now, items());
+            },
+        );
         for ((id, hash), (tld, counts)) in self.tlds.drain() {
             let Some(scope) = scope_of(id, global, streams) else {
                 continue;
@@ -250,6 +239,25 @@ impl Pending {
             }
         }
     }
+}
+
+/// Drains `map` into `list` (emptied again after, kept for its capacity)
+/// and calls `apply` once per scope with that scope's entries.
+fn by_scope<V>(
+    map: &mut Map<V>,
+    list: &mut Vec<(ScopeId, u64, V)>,
+    global: &mut Scope,
+    streams: &mut [(Box<str>, Scope)],
+    mut apply: impl FnMut(&mut Scope, &[(ScopeId, u64, V)]),
+) {
+    list.extend(map.drain().map(|((id, hash), value)| (id, hash, value)));
+    list.sort_unstable_by_key(|(id, _, _)| *id);
+    for group in list.chunk_by(|a, b| a.0 == b.0) {
+        if let Some(scope) = group.first().and_then(|g| scope_of(g.0, global, streams)) {
+            apply(scope, group);
+        }
+    }
+    list.clear();
 }
 
 /// The scope an id names (`None` for a stream that is no longer there).
