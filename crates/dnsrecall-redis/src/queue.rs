@@ -359,48 +359,119 @@ impl D4Queue {
         Ok(())
     }
 
-    /// Reads until `stop` is set: each batch goes to `store` and is
-    /// committed when `store` returns `Ok`. A lost server is reconnected
-    /// with exponential backoff (100 ms doubling to 10 s); a batch `store`
-    /// refuses stays in the processing list and is offered again after a
-    /// reconnect, so nothing is lost.
-    pub fn run<E: std::fmt::Display>(
+    /// Reads until `stop` is set: each batch is turned into `P` by
+    /// `prepare` on this thread, handed to `store` on a thread of its own,
+    /// and committed here once `store` returned `Ok`. The two overlap:
+    /// while `store` writes one batch, the next is moved and prepared (the
+    /// D4 input measured 129k lines/s with the steps in series, the file
+    /// importer 330k with parse and write on two threads). At most two
+    /// batches are in hand: the one `store` has and the one prepared.
+    ///
+    /// Commits stay in order and on this thread's connection: the stored
+    /// batch is always the oldest lines of the processing list. A lost
+    /// server is reconnected with exponential backoff (100 ms doubling to
+    /// 10 s); a batch `store` refuses stays in the processing list, and
+    /// once `store` has nothing in hand the whole list is offered again,
+    /// so nothing is lost (at least once: a batch stored but not committed
+    /// comes again).
+    pub fn run<P: Send, E: std::fmt::Display>(
         &mut self,
         stop: &AtomicBool,
-        mut store: impl FnMut(&Batch) -> Result<(), E>,
+        mut prepare: impl FnMut(&Batch) -> P,
+        mut store: impl FnMut(P) -> Result<(), E> + Send,
     ) {
-        let mut backoff = 100;
-        while !stop.load(Ordering::Relaxed) {
-            let outcome = self.next_batch().and_then(|batch| {
-                if batch.is_empty() {
-                    return Ok(false);
-                }
-                match store(&batch) {
-                    Ok(()) => self.commit(&batch).map(|()| true),
-                    Err(error) => {
-                        tracing::warn!(%error, lines = batch.lines.len(), "storing a D4 batch failed; it will be offered again");
-                        // Offer the processing list again, whole.
-                        self.recovered = false;
-                        Err(QueueError::Server {
-                            url: self.config.server.clone(),
-                            reason: format!("store refused the batch: {error}"),
-                        })
+        let (to_store, stored_in) = std::sync::mpsc::sync_channel::<P>(1);
+        let (verdicts, verdict) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
+        // `move`: the sender lives in this closure, so `store`'s thread
+        // sees the channel close (and ends) whenever the closure returns.
+        std::thread::scope(move |scope| {
+            scope.spawn(move || {
+                for prepared in stored_in {
+                    let outcome = store(prepared).map_err(|e| e.to_string());
+                    if verdicts.send(outcome).is_err() {
+                        return;
                     }
                 }
             });
-            match outcome {
-                Ok(true) => backoff = 100,
-                Ok(false) => {
-                    backoff = 100;
-                    pause(stop, self.config.idle_ms);
+            // The batch `store` has: what its commit removes.
+            let mut in_store: Option<Batch> = None;
+            let mut backoff = 100;
+            loop {
+                let stopping = stop.load(Ordering::Relaxed);
+                // Take and prepare the next batch while `store` works; a
+                // recovery read waits until `store` has nothing in hand
+                // (the list it reads must hold only uncommitted lines
+                // nobody else is storing).
+                let next = if stopping || (!self.recovered && in_store.is_some()) {
+                    Ok(None)
+                } else {
+                    self.next_batch().map(|batch| {
+                        (!batch.is_empty()).then(|| {
+                            let prepared = prepare(&batch);
+                            (batch, prepared)
+                        })
+                    })
+                };
+                // The verdict on the batch in `store`, then its commit.
+                let mut failed = None;
+                if let Some(stored) = in_store.take() {
+                    match verdict.recv() {
+                        Ok(Ok(())) => {
+                            if let Err(error) = self.commit(&stored) {
+                                failed = Some(error);
+                            }
+                        }
+                        Ok(Err(error)) => {
+                            tracing::warn!(%error, lines = stored.lines.len(), "storing a D4 batch failed; it will be offered again");
+                            failed = Some(QueueError::Server {
+                                url: self.config.server.clone(),
+                                reason: format!("store refused the batch: {error}"),
+                            });
+                        }
+                        Err(_) => {
+                            tracing::warn!("the D4 store thread ended; the queue reader stops");
+                            return;
+                        }
+                    }
                 }
-                Err(error) => {
+                if stopping {
+                    // The batch in hand, if any, stays in the processing
+                    // list for the next run.
+                    return;
+                }
+                if let Some(error) = failed {
+                    // Offer the processing list again, whole, once
+                    // nothing is in hand (a batch moved meanwhile is in
+                    // that list too).
+                    self.recovered = false;
                     tracing::warn!(%error, backoff_ms = backoff, "D4 queue error; retrying");
                     pause(stop, backoff);
                     backoff = (backoff * 2).min(MAX_RECONNECT_BACKOFF_MS);
+                    continue;
+                }
+                match next {
+                    Ok(Some((batch, prepared))) => {
+                        if to_store.send(prepared).is_err() {
+                            return;
+                        }
+                        in_store = Some(batch);
+                        backoff = 100;
+                    }
+                    Ok(None) => {
+                        if self.recovered {
+                            // The queue is empty.
+                            backoff = 100;
+                            pause(stop, self.config.idle_ms);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, backoff_ms = backoff, "D4 queue error; retrying");
+                        pause(stop, backoff);
+                        backoff = (backoff * 2).min(MAX_RECONNECT_BACKOFF_MS);
+                    }
                 }
             }
-        }
+        });
     }
 }
 

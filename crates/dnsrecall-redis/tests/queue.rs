@@ -160,14 +160,18 @@ fn a_vanished_server_is_reconnected_with_backoff() {
         std::thread::spawn(move || {
             // The store refuses the first batch once: it must come again.
             let mut refused = false;
-            queue.run(&stop, |batch| {
-                if !refused {
-                    refused = true;
-                    return Err("store unavailable");
-                }
-                received.lock().unwrap().extend(batch.lines.iter().cloned());
-                Ok(())
-            });
+            queue.run(
+                &stop,
+                |batch| batch.lines.clone(),
+                |lines| {
+                    if !refused {
+                        refused = true;
+                        return Err("store unavailable");
+                    }
+                    received.lock().unwrap().extend(lines);
+                    Ok(())
+                },
+            );
         })
     };
     let wait_for = |count: usize| {
@@ -230,4 +234,70 @@ fn queue_to_store_end_to_end() {
         )]
     );
     assert_eq!(store.info().unwrap().observations, 40);
+}
+
+#[test]
+fn run_prepares_the_next_batch_while_the_store_writes_and_commits_in_order() {
+    let server = RedisServer::start();
+    let mut con = raw(&server.url(2));
+    for i in 0..9 {
+        d4_push(&mut con, line(i).as_bytes());
+    }
+    let mut queue = D4Queue::new(config(&server, 3)).unwrap();
+    let processing_key = queue.processing_key();
+    let prepared = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let overlapped = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (prepared, received, overlapped, stop) = (
+            Arc::clone(&prepared),
+            Arc::clone(&received),
+            Arc::clone(&overlapped),
+            Arc::clone(&stop),
+        );
+        std::thread::spawn(move || {
+            queue.run(
+                &stop,
+                |batch| {
+                    prepared.fetch_add(1, Ordering::SeqCst);
+                    batch.lines.clone()
+                },
+                |lines| {
+                    // The first write waits for the second batch to be
+                    // prepared: with the steps in series it never would be.
+                    if received.lock().unwrap().is_empty() {
+                        let deadline = Instant::now() + Duration::from_secs(5);
+                        while prepared.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                        overlapped.store(prepared.load(Ordering::SeqCst) >= 2, Ordering::SeqCst);
+                    }
+                    received.lock().unwrap().extend(lines);
+                    Ok::<(), String>(())
+                },
+            );
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let processing: usize = con.llen(&processing_key).unwrap();
+        let queued: usize = con.llen(format!("analyzer:8:{UUID}")).unwrap();
+        if received.lock().unwrap().len() == 9 && processing == 0 && queued == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the reader stalled");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop.store(true, Ordering::Relaxed);
+    reader.join().unwrap();
+    assert!(
+        overlapped.load(Ordering::SeqCst),
+        "the next batch was prepared while the store wrote"
+    );
+    assert_eq!(
+        *received.lock().unwrap(),
+        (0..9).map(line).collect::<Vec<_>>(),
+        "stored once each, oldest first"
+    );
 }

@@ -107,8 +107,15 @@ fn main() {
                 .collect();
             // Repeat the frames to make each run long enough to time.
             let frames: Vec<Bytes> = frames.iter().cycle().take(200_000).cloned().collect();
+            // STATS_BENCH_WINDOWS=0: without the minute and hour tables,
+            // to see what the windows cost.
+            let windows = std::env::var("STATS_BENCH_WINDOWS").map_or(true, |v| v != "0");
             for (label, unique_names) in [("real frames", false), ("unique names", true)] {
-                let stats = Stats::new(StatsConfig::default()).expect("stats");
+                let stats = Stats::new(StatsConfig {
+                    windows,
+                    ..StatsConfig::default()
+                })
+                .expect("stats");
                 let mut seconds = [0.0f64; 3];
                 let mut messages = 0;
                 let mut counter = 0u64;

@@ -6,9 +6,10 @@
 //! removed only by the commit; reconnection with backoff) is
 //! [`dnsrecall_redis::D4Queue`]; this module wraps it as an input
 //! component: one blocking thread per configured server parses each batch
-//! with the passivedns layout, folds repeated records of the batch into
-//! one entry, writes them to the store **directly** and commits the batch
-//! only once that write returned. This is why a D4 input does not go
+//! with the passivedns layout and folds repeated records of the batch into
+//! one entry; a second thread writes them to the store **directly**
+//! (overlapping the next batch's move and parse), and the batch is
+//! committed only once that write returned. This is why a D4 input does not go
 //! through the pipeline's de-duplication cache like the other inputs: a
 //! cache holds sightings for up to its flush interval, and the queue's
 //! promise is that a line leaves the processing list only once it is
@@ -186,7 +187,7 @@ pub async fn start(
         let server = server.clone();
         tracing::info!(server = %server, queue = %queue.queue_key(), "reading the D4 analyzer queue");
         tasks.push(tokio::task::spawn_blocking(move || {
-            queue.run(&stop, |batch| {
+            let prepare = |batch: &queue::Batch| {
                 let (entries, skipped) = queue::parse_batch(&layout, batch, sensor.as_ref());
                 for (reason, count) in skipped {
                     metrics
@@ -197,11 +198,16 @@ pub async fn start(
                         )
                         .add_shared(count);
                 }
-                let folded = dnsrecall_redis::fold::fold_duplicates(entries);
+                dnsrecall_redis::fold::fold_duplicates(entries)
+            };
+            // Stored on the queue's second thread while the next batch is
+            // moved and parsed.
+            let write = |folded: Vec<dnsrecall_core::Entry>| {
                 store.write(&folded)?;
                 entries_written.add_shared(folded.len() as u64);
                 Ok::<(), dnsrecall_core::store::StoreError>(())
-            });
+            };
+            queue.run(&stop, prepare, write);
             tracing::info!(server = %server, "D4 queue reader stopped");
         }));
     }
